@@ -49,6 +49,12 @@ def _save(path: Path, data: npt.NDArray[np.generic], zooms: tuple[float, ...] = 
     return path
 
 
+def _read(path: Path) -> nib.Nifti1Image:
+    image = nib.load(path)
+    assert isinstance(image, nib.Nifti1Image)
+    return image
+
+
 def _expect(path: Path, phrase: str, call: object = None, **kwargs: object) -> DataError:
     with pytest.raises(DataError) as info:
         if call is None:
@@ -72,7 +78,7 @@ def test_round_trip_with_labels(tmp_path: Path) -> None:
     assert loaded.pixel_spacing_mm == (1.75, 1.5)
     assert loaded.slice_spacing_mm == 10.0 and loaded.slice_thickness_mm == 8.0
     assert loaded.source.endswith("sa.nii.gz")
-    assert nib.load(tmp_path / "sa.nii.gz").header["pixdim"][4] == pytest.approx(0.03)
+    assert _read(tmp_path / "sa.nii.gz").header["pixdim"][4] == pytest.approx(0.03)
 
 
 def test_round_trip_without_labels_defaults_thickness_to_spacing(tmp_path: Path) -> None:
@@ -91,7 +97,7 @@ def test_disk_layout_is_x_y_z_t(tmp_path: Path) -> None:
     assert loaded.pixel_spacing_mm == (1.75, 1.5)  # (rows = pixdim[2], columns = pixdim[1])
     assert loaded.slice_spacing_mm == 10.0
     write_cine_nifti(tmp_path / "again.nii.gz", loaded)
-    np.testing.assert_array_equal(np.asanyarray(nib.load(tmp_path / "again.nii.gz").dataobj), volume)
+    np.testing.assert_array_equal(np.asanyarray(_read(tmp_path / "again.nii.gz").dataobj), volume)
 
 
 def test_integer_images_and_metre_units(tmp_path: Path) -> None:
@@ -126,15 +132,17 @@ def test_ed_es_label_files(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.masks[:, 0], cine.masks[:, 0])
     np.testing.assert_array_equal(loaded.masks[:, ES], cine.masks[:, ES])
     assert not loaded.masks[:, [1, 2, 4, 5]].any()
-    _expect(es, "es_frame 6 outside 1..5", lambda: load_cine_nifti_ed_es(tmp_path / "sa.nii.gz", ed, es, es_frame=6))
+    sa = tmp_path / "sa.nii.gz"
+    _expect(es, "es_frame 6 outside 1..5", lambda: load_cine_nifti_ed_es(sa, ed, es, es_frame=6))
     bad = _save(tmp_path / "label_sa_bad.nii.gz", cine.masks[:, 0].copy())
-    _expect(bad, "does not match image shape", lambda: load_cine_nifti_ed_es(tmp_path / "sa.nii.gz", ed, bad, es_frame=ES))
+    _expect(bad, "does not match image shape", lambda: load_cine_nifti_ed_es(sa, ed, bad, es_frame=ES))
 
 
 def test_missing_file(tmp_path: Path) -> None:
     _expect(tmp_path / "sa.nii.gz", "file not found")
     write_cine_nifti(tmp_path / "sa.nii.gz", _cine(with_masks=False))
-    _expect(tmp_path / "label_sa.nii.gz", "file not found", lambda: load_cine_nifti(tmp_path / "sa.nii.gz", tmp_path / "label_sa.nii.gz"))
+    labels = tmp_path / "label_sa.nii.gz"
+    _expect(labels, "file not found", lambda: load_cine_nifti(tmp_path / "sa.nii.gz", labels))
 
 
 def test_truncated_gzip(tmp_path: Path) -> None:
@@ -170,7 +178,8 @@ def test_non_finite_voxels(tmp_path: Path) -> None:
     volume = np.ones((W, H, SLICES, FRAMES), dtype=np.float32)
     volume[2, 3, 1, 4] = np.nan
     volume[5, 5, 2, 0] = np.inf
-    _expect(_save(tmp_path / "sa.nii.gz", volume), "2 non-finite voxels (NaN/inf), first at (x, y, z, t) = (2, 3, 1, 4)")
+    path = _save(tmp_path / "sa.nii.gz", volume)
+    _expect(path, "2 non-finite voxels (NaN/inf), first at (x, y, z, t) = (2, 3, 1, 4)")
 
 
 @pytest.mark.parametrize("zooms", [(0.0, 1.75, 10.0), (1.5, 1.75, -10.0), (1.5, float("nan"), 10.0)])
@@ -188,8 +197,9 @@ def test_non_positive_pixdim(tmp_path: Path, zooms: tuple[float, ...]) -> None:
 def test_label_shape_mismatch(tmp_path: Path) -> None:
     write_cine_nifti(tmp_path / "sa.nii.gz", _cine(with_masks=False))
     labels = _save(tmp_path / "label_sa.nii.gz", np.zeros((W, H, SLICES, FRAMES - 1), dtype=np.uint8))
-    _expect(labels, "label shape (10, 8, 3, 5) does not match image shape (10, 8, 3, 6)",
-            lambda: load_cine_nifti(tmp_path / "sa.nii.gz", labels))
+    sa = tmp_path / "sa.nii.gz"
+    phrase = "label shape (10, 8, 3, 5) does not match image shape (10, 8, 3, 6)"
+    _expect(labels, phrase, lambda: load_cine_nifti(sa, labels))
 
 
 def test_label_values_outside_range(tmp_path: Path) -> None:
@@ -198,7 +208,8 @@ def test_label_values_outside_range(tmp_path: Path) -> None:
     masks[0, 0, 0, 0] = 4
     masks[1, 0, 0, 0] = 7
     labels = _save(tmp_path / "label_sa.nii.gz", masks)
-    _expect(labels, "label values outside {0, 1, 2, 3}: [4, 7]", lambda: load_cine_nifti(tmp_path / "sa.nii.gz", labels))
+    sa = tmp_path / "sa.nii.gz"
+    _expect(labels, "label values outside {0, 1, 2, 3}: [4, 7]", lambda: load_cine_nifti(sa, labels))
 
 
 def test_fractional_labels_are_rejected(tmp_path: Path) -> None:
@@ -206,7 +217,8 @@ def test_fractional_labels_are_rejected(tmp_path: Path) -> None:
     masks = _masks().transpose(3, 2, 0, 1).astype(np.float32)
     masks[0, 0, 0, 0] = 1.5
     labels = _save(tmp_path / "label_sa.nii.gz", masks)
-    _expect(labels, "label values outside {0, 1, 2, 3}: [1.5]", lambda: load_cine_nifti(tmp_path / "sa.nii.gz", labels))
+    sa = tmp_path / "sa.nii.gz"
+    _expect(labels, "label values outside {0, 1, 2, 3}: [1.5]", lambda: load_cine_nifti(sa, labels))
 
 
 def test_labels_without_usable_lv(tmp_path: Path) -> None:

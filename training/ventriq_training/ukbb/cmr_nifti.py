@@ -28,6 +28,10 @@ NIfTI stores no thickness, only spacing. The UK Biobank protocol (Petersen et al
 paper; pass ``slice_thickness_mm`` explicitly (``UKBBSubjectSource`` passes 8.0), otherwise it is
 set equal to ``pixdim[3]``. (3) Spatial units: files written by ukbb_cardiac leave ``xyzt_units``
 unset; unset units are taken as millimetres, metres and micrometres are converted.
+
+Checks: missing/truncated/corrupt files, non-4-D images, non-finite voxels, zero/negative/NaN
+``pixdim[1:4]`` (read from the raw header, because nibabel silently replaces them on load), label
+shape and values. The label file's affine is not compared with the image's, only its shape.
 """
 
 from __future__ import annotations
@@ -56,9 +60,12 @@ def load_cine_nifti(
 ) -> CineCMR:
     """Read a 4-D short-axis cine (and optionally its 4-D label map) as a ``CineCMR``.
 
-    With labels, ``masks`` is uint8 (slices, frames, H, W) and ``es_frame`` is the annotated frame
-    with the fewest LV blood-pool voxels (frames without any LV label are unannotated and skipped).
+    With labels, ``masks`` is uint8 (slices, frames, H, W) and ``es_frame`` is the frame after ED
+    (frame 0, which must be labelled) with the fewest LV blood-pool voxels; frames without any LV
+    label count as unannotated (manual ``label_sa`` files) and are skipped.
     """
+    if slice_thickness_mm is not None and not slice_thickness_mm > 0:
+        raise ValueError(f"slice_thickness_mm must be positive, got {slice_thickness_mm}")
     source = str(path)
     image = _load_image(Path(path), source)
     volume = _image_data(image, source)
@@ -187,7 +194,7 @@ def _spacing_mm(path: Path, image: nib.Nifti1Image, source: str) -> tuple[float,
     # nibabel silently "fixes" zero (-> 1) and negative (-> abs) pixdim on load, so re-read the
     # header unchecked: a bad voxel size must be reported, not guessed.
     try:
-        with ImageOpener(path) as handle:
+        with ImageOpener(str(path)) as handle:
             raw_header = type(image.header).from_fileobj(handle, check=False)
     except _READ_ERRORS as exc:
         raise DataError(source, f"cannot read NIfTI header (truncated or corrupt file): {exc}") from exc
@@ -205,7 +212,9 @@ def _load_labels(path: Path, expected_shape: tuple[int, ...], image_source: str)
     source = str(path)
     labels = _image_data(_load_image(path, source), source)
     if labels.shape != expected_shape:
-        raise DataError(source, f"label shape {labels.shape} does not match image shape {expected_shape} ({image_source})")
+        raise DataError(
+            source, f"label shape {labels.shape} does not match image shape {expected_shape} ({image_source})"
+        )
     _check_finite(labels, source)
     values = np.unique(labels)
     unexpected = [v.item() for v in values if v not in _VALID_LABELS]

@@ -23,13 +23,18 @@ Confirmed from those sources: root ``CardiologyXML``; ``StripData`` directly und
 ``SampleRate`` (units="Hz"), ``Resolution`` (units="uVperLsb", value 5 in the examples) and one
 ``WaveformData`` per lead with a ``lead`` attribute; lead names I, II, III, aVR, aVL, aVF, V1-V6
 (ml4h), with capitalisation varying between software versions (BRAVEHEART lower-cases them,
-UKBiobank_ECG upper-cases them); 5000 samples per lead at 500 Hz (ml4h ``ECG_SHAPE``); values in
-mV = code x Resolution / 1000; bulk files are named ``<eid>_20205_<instance>_<array>.xml``.
+UKBiobank_ECG upper-cases them); 5000 samples per lead (ml4h ``ECG_SHAPE``) at 500 Hz; values in
+mV = code x Resolution / 1000 (BRAVEHEART); bulk files are named
+``<eid>_20205_<instance>_<array>.xml`` (ml4h, UKBiobank_ECG).
 
-Not confirmed (no real file was available): whether ``ChannelSampleCountTotal`` is always present
-in UK Biobank exports (it is checked only when present); whether exports ever hold fewer than 12
-leads (the 8-lead derivation below is defensive); the exact DOCTYPE line, if any (a DOCTYPE naming
-an external DTD is accepted and not fetched; any ``<!ENTITY`` declaration is refused).
+Not confirmed (no real file was available): the typical Resolution value (5 uV/LSB is what a
+third-party parser's docstring quotes; the loader always uses the value in the file); whether
+``ChannelSampleCountTotal`` is always present (checked only when present); whether exports ever
+hold fewer than 12 strip leads (UKBiobank_ECG warns about such files; the 8-lead derivation here
+is defensive); the encoding declaration (ISO8859-1 is assumed by two parsers; the XML declaration
+decides); the DOCTYPE line, if any (BRAVEHEART disables external-DTD loading, which suggests one:
+a DOCTYPE naming an external DTD is accepted and never fetched; ``<!ENTITY`` declarations are
+refused).
 """
 
 from __future__ import annotations
@@ -214,9 +219,9 @@ def _parse_samples(text: str, lead: str, source: str) -> npt.NDArray[np.float64]
         if token == "":
             raise DataError(source, f"lead {lead}: empty sample at index {index}")
     try:
-        values = np.array(tokens, dtype=np.float64)
+        values = np.fromiter((float(token) for token in tokens), dtype=np.float64, count=len(tokens))
     except ValueError:
-        index, token = _first_non_numeric(tokens)
+        index, token = next((i, t) for i, t in enumerate(tokens) if not _is_number(t))
         raise DataError(source, f"lead {lead}: non-numeric sample {token!r} at index {index}") from None
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
@@ -225,13 +230,12 @@ def _parse_samples(text: str, lead: str, source: str) -> npt.NDArray[np.float64]
     return values
 
 
-def _first_non_numeric(tokens: list[str]) -> tuple[int, str]:
-    for index, token in enumerate(tokens):
-        try:
-            float(token)
-        except ValueError:
-            return index, token
-    raise AssertionError("numpy rejected a list that float() accepts")  # pragma: no cover
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def _common_length(codes: dict[str, npt.NDArray[np.float64]], source: str) -> int:
