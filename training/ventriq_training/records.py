@@ -91,6 +91,7 @@ class CineCMR:
     source: str = "synthetic"
     masks: npt.NDArray[np.uint8] | None = None
     es_frame: int | None = None
+    frame_interval_ms: float | None = None  # time between frames (NIfTI pixdim[4]); gives HR and CO
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 4:

@@ -29,7 +29,7 @@ F = npt.NDArray[np.float64]
 
 BASE_ABOVE_EQUATOR = 0.35  # base plane position above the LV equator, in units of the semi-axis
 MYOCARDIUM_DENSITY_G_ML = 1.05
-RV_CRESCENT_DEPTH = 0.8  # RV cavity depth beyond the LV epicardium, in units of the RV disc radius
+RV_CRESCENT_DEPTH = 0.7  # RV cavity depth beyond the LV epicardium, in units of the RV disc radius
 RV_FREE_WALL_CM = 0.3
 INFARCT_CENTRE_RAD = {0: np.deg2rad(120.0), 1: np.deg2rad(250.0), 2: np.deg2rad(330.0)}
 """Short-axis angle of each territory's centre: 0 = lateral, 90 = anterior, 180 = septum, 270 = inferior."""
@@ -50,6 +50,11 @@ class Heart:
     t: F  # LV wall thickness at ED
     s_r: F  # endocardial radial shortening at ES
     s_l: F  # longitudinal shortening at ES
+    reg_amp: F  # regional heterogeneity of radial shortening along the long axis
+    reg_phase: F
+    shape_a: F  # LV radius modes along the long axis (taper, bulge), relative
+    shape_b: F
+    rv_shape: F  # RV taper, relative
     inf_w: F  # infarct akinesis (0 = none, 1 = akinetic core)
     inf_phi: F
     inf_halfwidth: F
@@ -105,10 +110,14 @@ def lv_radii(h: Heart, phi: F, u: F, g: F | float) -> tuple[F, F]:
     inside_epi = (u_ed >= -h.t) & (u_ed <= h.L)
     w = infarct_weight(h, phi, u_ed)
     # Scar thins the wall: the cavity bulges into the infarct by up to 35 % of the wall.
-    endo_ed = np.where(inside_endo, _ellipse_radius(h.r, c, c, u_ed) + 0.35 * h.t * w, 0.0)
-    epi_ed = np.where(inside_epi, _ellipse_radius(h.r + h.t, c + h.t, c, u_ed), 0.0)
+    x = np.clip(u_ed / h.L, 0.0, 1.0)
+    modes = 1.0 + h.shape_a * (2 * x - 1) + h.shape_b * np.cos(2 * np.pi * x)
+    endo_ed = np.where(inside_endo, modes * _ellipse_radius(h.r, c, c, u_ed) + 0.35 * h.t * w, 0.0)
+    epi_ed = np.where(inside_epi, modes * _ellipse_radius(h.r + h.t, c + h.t, c, u_ed), 0.0)
     endo_ed = np.minimum(endo_ed, epi_ed)
-    endo = endo_ed * (1.0 - h.s_r * g * (1.0 - w))
+    # Regional heterogeneity: radial shortening varies along the long axis (1.5 cycles base to apex).
+    regional = 1.0 + h.reg_amp * np.cos(2 * np.pi * (1.5 * u_ed / h.L + h.reg_phase))
+    endo = endo_ed * (1.0 - np.clip(h.s_r * regional, 0.0, 0.9) * g * (1.0 - w))
     epi = np.sqrt(endo**2 + (epi_ed**2 - endo_ed**2) / long_factor)
     return endo, epi
 
@@ -119,7 +128,7 @@ def rv_disc(h: Heart, u: F, g: F | float, lv_epi_mean: F) -> tuple[F, F]:
     u_ed = u / long_factor
     ua, uc = 0.28 * h.L, 0.72 * h.L
     profile = np.sqrt(np.clip(1.0 - ((u_ed - uc) / (uc - ua)) ** 2, 0.0, None))
-    profile = np.where(u_ed <= h.L, profile, 0.0)
+    profile = np.where(u_ed <= h.L, profile * (1.0 + h.rv_shape * (2 * np.clip(u_ed / h.L, 0, 1) - 1)), 0.0)
     radius = h.rv_R0 * profile * (1.0 - h.s_rv * g)
     distance = lv_epi_mean + (RV_CRESCENT_DEPTH - 1.0) * radius
     return radius, distance
@@ -224,12 +233,13 @@ def build_heart(lat: Latents) -> Heart:
 
     # Long axis: men 9.4 cm, women 8.5 cm at ED, scaling with height.
     L = np.where(lat.male, 9.4, 8.5) * np.sqrt(lat.height_cm / np.where(lat.male, 175.8, 162.6))
-    L = L * np.exp(0.05 * lat.z_lax) * np.where(lat.dcm, 1.1, 1.0)
+    # A failing ventricle remodels: it dilates and grows rounder (shorter for its volume).
+    L = L * np.exp(0.05 * lat.z_lax + 0.03 * lat.z_lvf_hid) * np.where(lat.dcm, 1.1, 1.0)
 
     # End-diastolic volume: indexed to BSA (Petersen et al. 2017: men 166 +/- 32, women 124 +/- 21 ml).
-    size = 0.14 * (0.55 * lat.z_size_vis + 0.835 * lat.z_size_hid)
+    size = 0.14 * (0.7 * lat.z_size_vis + 0.71 * lat.z_size_hid)
     edv_healthy = np.where(lat.male, 83.0, 71.5) * lat.bsa_m2 * np.exp(size) * (1.0 - 0.004 * age_d)
-    edv = edv_healthy * np.where(lat.dcm, 1.7, 1.0) * np.where(lat.hf_reduced, 1.35, 1.0)
+    edv = edv_healthy * np.exp(-0.06 * lat.z_lvf_hid) * np.where(lat.dcm, 1.7, 1.0) * np.where(lat.hf_reduced, 1.35, 1.0)
     edv = edv * (1.0 + 0.9 * lat.mi_size) * np.where(hcm, 0.85, 1.0) * np.where(lat.af, 1.04, 1.0)
     c = L / (1.0 + BASE_ABOVE_EQUATOR)
     r = np.sqrt(edv / _shape_volume_factor(c))
@@ -241,7 +251,12 @@ def build_heart(lat: Latents) -> Heart:
     t = t * np.where(lat.dcm, 0.85, 1.0)
 
     # Intrinsic (global, infarct-free) EF: men 58, women 61 +/- 5 % (Petersen et al. 2017).
-    ef = np.where(lat.male, 57.6, 60.6) + 0.08 * age_d + 4.6 * (0.75 * lat.z_lvf_vis + 0.66 * lat.z_lvf_hid)
+    # Relative wall thickness amplifies EF: for the same myocardial shortening a thicker wall
+    # moves the endocardium further in (incompressibility; midwall vs endocardial shortening,
+    # de Simone et al., Circulation 1994). So part of EF shows in the ED anatomy.
+    z_rwt = (np.log(t / r) + 1.49) / 0.167
+    ef = np.where(lat.male, 57.6, 60.6) + 0.08 * age_d
+    ef = ef + 4.8 * (0.7 * lat.z_lvf_vis + 0.35 * lat.z_lvf_hid + 0.62 * np.clip(z_rwt, -3.0, 3.0))
     ef = np.where(lat.hf & ~lat.hf_reduced, ef - 2.0, ef)
     ef = np.where(lat.hf_reduced, 34.0 + 6.0 * lat.z_ef_dz + 2.0 * lat.z_lvf_vis, ef)
     ef = np.where(lat.dcm, 30.0 + 6.0 * lat.z_ef_dz + 2.0 * lat.z_lvf_vis, ef)
@@ -250,7 +265,7 @@ def build_heart(lat: Latents) -> Heart:
     ef = np.clip(ef, 12.0, 80.0) / 100.0
 
     # Longitudinal shortening ~15 % (tracks EF, with a hidden part), radial shortening from EF.
-    s_l = 0.15 * (ef / 0.58) ** 0.8 * np.exp(0.12 * lat.z_long)
+    s_l = 0.15 * (ef / 0.58) ** 0.8 * np.exp(0.3 * lat.z_long)
     s_l = np.clip(s_l, 0.03, 0.6 * ef)
     s_r = 1.0 - np.sqrt((1.0 - ef) / (1.0 - s_l))
 
@@ -264,20 +279,23 @@ def build_heart(lat: Latents) -> Heart:
     inf_apex = (lat.mi & (territory == 0)).astype(np.float64)
 
     # RV: RVEDV ~ 1.1 x LVEDV (Petersen: men 182 +/- 36, women 130 +/- 24 ml), RVEF men 56, women 60 +/- 6 %.
-    rvedv = edv_healthy * np.where(lat.male, 1.10, 1.05) * np.exp(0.09 * lat.z_rv_size)
+    rvedv = edv_healthy * np.where(lat.male, 1.10, 1.05) * np.exp(0.09 * lat.z_rv_size - 0.06 * lat.z_rvf_hid)
     rvedv = rvedv * np.where(lat.rv_dysfunction, 1.35, 1.0) * np.where(lat.dcm, 1.15, 1.0) * np.where(lat.hf, 1.1, 1.0)
-    rvef = np.where(lat.male, 56.0, 60.0) + 6.0 * (0.45 * lat.z_lvf_vis + 0.45 * lat.z_rvf_vis + 0.77 * lat.z_rvf_hid)
+    rvef = np.where(lat.male, 56.0, 60.0) + 6.0 * (0.5 * lat.z_lvf_vis + 0.55 * lat.z_rvf_vis + 0.67 * lat.z_rvf_hid)
     rvef = rvef - 17.0 * lat.rv_dysfunction - 7.0 * lat.hf_reduced - 4.0 * lat.af - 6.0 * lat.dcm
     rvef = np.clip(rvef, 15.0, 80.0) / 100.0
-    s_lrv = np.clip(1.3 * s_l, 0.03, 0.3)
+    # RV ejection is mostly longitudinal (TAPSE ~2.3 cm of ~8 cm): its own, hidden, variability.
+    s_lrv = np.clip(0.22 * np.exp(0.25 * lat.z_rv_long), 0.05, 0.7 * rvef)
 
-    hr_cmr = lat.hr_bpm * np.exp(0.07 * lat.z_hr_cmr)
+    hr_cmr = lat.hr_bpm * np.exp(0.05 * lat.z_hr_cmr)
     rr = 60.0 / hr_cmr
-    es_fraction = np.clip(0.37 / np.sqrt(rr), 0.25, 0.55)
+    # ES at ~Bazett-scaled ejection end, with individual variation of ejection time.
+    es_fraction = np.clip(0.37 / np.sqrt(rr) * np.exp(0.1 * lat.z_ejection), 0.25, 0.6)
 
     zeros = np.zeros_like(L)
     heart = Heart(
-        L=L, r=r, t=t, s_r=s_r, s_l=s_l, inf_w=inf_w, inf_phi=inf_phi, inf_halfwidth=halfwidth,
+        L=L, r=r, t=t, s_r=s_r, s_l=s_l, reg_amp=0.3 * lat.z_regional, reg_phase=lat.regional_phase,
+        shape_a=0.08 * lat.z_shape_a, shape_b=0.06 * lat.z_shape_b, rv_shape=0.12 * lat.z_rv_shape, inf_w=inf_w, inf_phi=inf_phi, inf_halfwidth=halfwidth,
         inf_u_lo=lo, inf_u_hi=hi, inf_apex=inf_apex, rv_R0=zeros + 3.0, s_rv=zeros,
         s_lrv=s_lrv, hr_cmr_bpm=hr_cmr, es_fraction=es_fraction,
     )

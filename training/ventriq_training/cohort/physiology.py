@@ -48,10 +48,12 @@ UNIFORM_COLUMNS: tuple[str, ...] = (
     "u_rvd", "u_lbbb", "u_rbbb", "u_rad", "mi_territory", "mi_size",
     "z_lvf_vis", "z_lvf_hid", "z_rvf_vis", "z_rvf_hid", "z_size_vis", "z_size_hid",
     "z_wall_vis", "z_wall_hid", "z_long", "z_rv_size", "z_hr_cmr", "z_lax", "z_ef_dz",
+    "z_regional", "regional_phase", "z_ejection", "z_rv_long", "z_shape_a", "z_shape_b", "z_rv_shape",
 )
 HIDDEN_COLUMNS: frozenset[str] = frozenset(
     {"height", "weight", "z_lvf_hid", "z_rvf_hid", "z_size_hid", "z_wall_hid", "z_long",
-     "z_rv_size", "z_hr_cmr", "z_lax", "z_ef_dz"}
+     "z_rv_size", "z_hr_cmr", "z_lax", "z_ef_dz", "z_regional", "regional_phase",
+     "z_ejection", "z_rv_long", "z_shape_a", "z_shape_b", "z_rv_shape"}
 )
 
 # Disease model: logit(p) = intercept + age_coef * age_z + male_coef * (male - 0.48) + links.
@@ -109,6 +111,13 @@ class Latents:
     z_hr_cmr: F
     z_lax: F
     z_ef_dz: F
+    z_regional: F  # amplitude of base-to-apex heterogeneity of radial shortening
+    regional_phase: F  # in [0, 1)
+    z_ejection: F  # ejection time beyond what heart rate explains
+    z_rv_long: F  # RV longitudinal function (TAPSE)
+    z_shape_a: F  # LV shape modes beyond the ellipsoid: base-apex taper
+    z_shape_b: F  # ... and mid-cavity bulge
+    z_rv_shape: F  # RV base-apex taper
 
     ECG_VISIBLE: ClassVar[frozenset[str]] = frozenset(
         {"age_years", "male", "hr_bpm", "mi", "mi_territory", "mi_size", "cad", "cardiomyopathy",
@@ -198,6 +207,9 @@ def latents_from_uniforms(subject_ids: npt.NDArray[np.int64], u: F, enrich: floa
         z_lvf_hid=z["z_lvf_hid"], z_rvf_hid=z["z_rvf_hid"], z_size_hid=z["z_size_hid"],
         z_wall_hid=z["z_wall_hid"], z_long=z["z_long"], z_rv_size=z["z_rv_size"],
         z_hr_cmr=z["z_hr_cmr"], z_lax=z["z_lax"], z_ef_dz=z["z_ef_dz"],
+        z_regional=z["z_regional"], regional_phase=col["regional_phase"],
+        z_ejection=z["z_ejection"], z_rv_long=z["z_rv_long"],
+        z_shape_a=z["z_shape_a"], z_shape_b=z["z_shape_b"], z_rv_shape=z["z_rv_shape"],
     )
 
 
