@@ -79,23 +79,30 @@ def _slice_levels(h: Heart, cfg: CMRConfig, rng: np.random.Generator) -> F:
     return first - np.arange(cfg.n_slices) * cfg.slice_spacing_mm / 10.0
 
 
-def _classify(h: Heart, u: float, g: F, xx: F, yy: F) -> tuple[F, F, F, F]:
-    """Tissue class of points (xx, yy) (cm, LV axis at 0) at long-axis level u, for every phase in g.
+def _classify(h: Heart, u: F, g: F, xx: F, yy: F) -> tuple[F, F, F, F]:
+    """Tissue class of in-plane points at long-axis levels ``u`` (one per slice) and phases ``g``.
 
-    Returns boolean arrays shaped (len(g),) + xx.shape: LV blood, LV myocardium, RV blood, RV wall.
+    ``xx``, ``yy``: (slices, H, W) positions in cm relative to the LV axis. Returns boolean arrays
+    (slices, phases, H, W): LV blood, LV myocardium, RV blood, RV free wall.
     """
     phi_table = (np.arange(_N_PHI_TABLE) + 0.5) * (2 * np.pi / _N_PHI_TABLE)
-    endo, epi = lv_radii(h, phi_table[None, :], np.full((1, _N_PHI_TABLE), u), g[:, None])
-    rv_r, rv_d = rv_disc(h, np.full(g.shape, u), g, epi.mean(axis=1))
-    rho = np.hypot(xx, yy)[None]
+    endo, epi = lv_radii(h, phi_table[None, None, :], u[:, None, None], g[None, :, None])  # (S, T, P)
+    rv_r, rv_d = rv_disc(h, np.broadcast_to(u[:, None], endo.shape[:2]), g[None, :], epi.mean(axis=2))
+    # float32 is ample for labels at sub-millimetre precision and halves the memory traffic.
+    endo, epi = endo.astype(np.float32), epi.astype(np.float32)
+    xx, yy = xx.astype(np.float32), yy.astype(np.float32)
+    rv_r, rv_d = rv_r.astype(np.float32), rv_d.astype(np.float32)
+    rho = np.hypot(xx, yy)[:, None]
     phi = np.mod(np.arctan2(yy, xx), 2 * np.pi)
     k = np.minimum((phi / (2 * np.pi) * _N_PHI_TABLE).astype(np.int64), _N_PHI_TABLE - 1)
-    e_endo, e_epi = endo[:, k], epi[:, k]
+    rows = (np.arange(len(u) * len(g)) * _N_PHI_TABLE).reshape(len(u), len(g), 1, 1)
+    flat = rows + k[:, None]
+    e_endo, e_epi = np.take(endo, flat), np.take(epi, flat)
     # The RV disc's centre lies towards the septum, i.e. at -x.
-    rv_dist = np.hypot(xx[None] + rv_d[:, None, None], yy[None])
-    rv_r = rv_r[:, None, None]
+    rv_dist = np.hypot(xx[:, None] + rv_d[:, :, None, None], yy[:, None])
+    rv_r = rv_r[:, :, None, None]
     lv_blood = rho < e_endo
-    lv_myo = (rho >= e_endo) & (rho < e_epi)
+    lv_myo = ~lv_blood & (rho < e_epi)
     outside_lv = rho >= e_epi
     rv_blood = outside_lv & (rv_dist < rv_r)
     rv_wall = outside_lv & ~rv_blood & (rv_dist < rv_r + RV_FREE_WALL_CM) & (rv_r > 0)
@@ -115,33 +122,34 @@ def render_cine(h: Heart, subject_id: int, seed: int, cfg: CMRConfig = CMRConfig
     g = systolic_phase(np.arange(T) / T, float(h.es_fraction[0]))
     pix = cfg.pixel_mm / 10.0
     # x to the image right (patient left, the LV free wall), y to the image top (anterior), so the
-    # RV lies on the image left as in the usual short-axis display.
+    # RV lies on the image left as in the usual short-axis display. Rows run downwards.
     axis = (np.arange(N) - (N - 1) / 2) * pix
-    offsets = (np.arange(ss) + 0.5) / ss - 0.5
-    sub = (axis[:, None] + offsets[None, :] * pix).ravel()
-    z_offsets = offsets * cfg.slice_thickness_mm / 10.0
+    offset = shifts + centre  # (S, 2)
+    xx = axis[None, None, :] - offset[:, 0, None, None] + np.zeros((S, N, 1))
+    yy = -(axis[None, :, None] - offset[:, 1, None, None]) + np.zeros((S, 1, N))
 
+    lv_blood, lv_myo, rv_blood, _ = _classify(h, levels, g, xx, yy)
     masks = np.zeros((S, T, N, N), dtype=np.uint8)
+    masks[lv_blood] = LABEL_LV_BLOOD
+    masks[lv_myo] = LABEL_LV_MYOCARDIUM
+    masks[rv_blood] = LABEL_RV_BLOOD
+
     frames = np.zeros((S, T, N, N), dtype=np.float32)
-    for s in range(S):
-        dx, dy = shifts[s] + centre
-        xx, yy = np.meshgrid(axis - dx, -(axis - dy))
-        lv_blood, lv_myo, rv_blood, _ = _classify(h, float(levels[s]), g, xx, yy)
-        label = masks[s]
-        label[lv_blood] = LABEL_LV_BLOOD
-        label[lv_myo] = LABEL_LV_MYOCARDIUM
-        label[rv_blood] = LABEL_RV_BLOOD
-        if not with_images:
-            continue
-        background = np.repeat(np.repeat(_background(rng, N), ss, axis=0), ss, axis=1)
-        xs, ys = np.meshgrid(sub - dx, -(sub - dy))
-        acc = np.zeros((T, N * ss, N * ss))
-        for z in z_offsets:  # partial volume through the slice thickness
-            lv_b, lv_m, rv_b, rv_w = _classify(h, float(levels[s] + z), g, xs, ys)
-            acc += np.where(lv_b | rv_b, BLOOD, np.where(lv_m, MYOCARDIUM, np.where(rv_w, RV_WALL, background[None])))
-        img = (acc / len(z_offsets)).reshape(T, N, ss, N, ss).mean(axis=(2, 4))
-        noise = rng.normal(0.0, cfg.noise_sd, size=(2, T, N, N))
-        frames[s] = np.hypot(img + noise[0], noise[1])  # magnitude image: Rician noise
+    if with_images:
+        offsets = (np.arange(ss) + 0.5) / ss - 0.5
+        sub = (axis[:, None] + offsets[None, :] * pix).ravel()
+        z_offsets = offsets * cfg.slice_thickness_mm / 10.0
+        for s in range(S):
+            background = np.repeat(np.repeat(_background(rng, N), ss, axis=0), ss, axis=1)
+            xs = (sub[None, :] - offset[s, 0]) + np.zeros((N * ss, 1))
+            ys = -(sub[:, None] - offset[s, 1]) + np.zeros((1, N * ss))
+            acc = np.zeros((T, N * ss, N * ss))
+            for z in z_offsets:  # partial volume through the slice thickness
+                lv_b, lv_m, rv_b, rv_w = (c[0] for c in _classify(h, levels[s : s + 1] + z, g, xs[None], ys[None]))
+                acc += np.where(lv_b | rv_b, BLOOD, np.where(lv_m, MYOCARDIUM, np.where(rv_w, RV_WALL, background[None])))
+            img = (acc / len(z_offsets)).reshape(T, N, ss, N, ss).mean(axis=(2, 4))
+            noise = rng.normal(0.0, cfg.noise_sd, size=(2, T, N, N))
+            frames[s] = np.hypot(img + noise[0], noise[1])  # magnitude image: Rician noise
     es = int(np.argmin((masks == LABEL_LV_BLOOD).sum(axis=(0, 2, 3))))
     return CineCMR(
         frames=frames,
@@ -156,11 +164,14 @@ def render_cine(h: Heart, subject_id: int, seed: int, cfg: CMRConfig = CMRConfig
 
 
 def _background(rng: np.random.Generator, n: int) -> F:
-    """Static tissue around the heart: smooth texture (chest wall, liver) and dark lung."""
+    """Static tissue around the heart: smooth texture (chest wall, liver) and dark lung, which
+    lies away from the heart (towards the image edges)."""
     field = gaussian_filter(rng.standard_normal((n, n)), sigma=n / 10, mode="wrap")
     field = (field - field.mean()) / (field.std() + 1e-9)
     tissue = 0.40 + 0.06 * field
-    lung = gaussian_filter(rng.standard_normal((n, n)), sigma=n / 8, mode="wrap") > 0.05
+    yy, xx = np.mgrid[0:n, 0:n] / (n - 1) - 0.5
+    edge = np.hypot(xx, yy) > 0.36
+    lung = edge & (gaussian_filter(rng.standard_normal((n, n)), sigma=n / 8, mode="wrap") > -0.02)
     return np.where(lung, 0.06, tissue)
 
 

@@ -240,7 +240,9 @@ def build_heart(lat: Latents) -> Heart:
     size = 0.14 * (0.7 * lat.z_size_vis + 0.71 * lat.z_size_hid)
     edv_healthy = np.where(lat.male, 83.0, 71.5) * lat.bsa_m2 * np.exp(size) * (1.0 - 0.004 * age_d)
     edv = edv_healthy * np.exp(-0.06 * lat.z_lvf_hid) * np.where(lat.dcm, 1.7, 1.0) * np.where(lat.hf_reduced, 1.35, 1.0)
-    edv = edv * (1.0 + 0.9 * lat.mi_size) * np.where(hcm, 0.85, 1.0) * np.where(lat.af, 1.04, 1.0)
+    edv = edv * (1.0 + 0.9 * lat.mi_size) * np.where(hcm, 0.85, 1.0)
+    # AF: no atrial kick, so less filling (~10-15 % lower preload; rate-controlled HR only ~8 bpm up).
+    edv = edv * np.where(lat.af, 0.88, 1.0)
     c = L / (1.0 + BASE_ABOVE_EQUATOR)
     r = np.sqrt(edv / _shape_volume_factor(c))
 

@@ -195,7 +195,7 @@ def latents_from_uniforms(subject_ids: npt.NDArray[np.int64], u: F, enrich: floa
     # Infarct size: log-normal around 12 % of LV myocardium, clipped to 5-35 %.
     mi_size = np.where(mi, np.clip(0.12 * np.exp(0.5 * z["mi_size"]), 0.05, 0.35), 0.0)
 
-    hr = 62.5 - 2.0 * (male - 0.48) + 9.5 * z["hr"] + 14.0 * af + 6.0 * hf
+    hr = 62.5 - 2.0 * (male - 0.48) + 9.5 * z["hr"] + 8.0 * af + 6.0 * hf
     hr = np.clip(hr, 42.0, 125.0)
 
     return Latents(
