@@ -6,8 +6,10 @@ with a manifest; ``ShardedCohort`` reads them back memory-mapped. ``CohortDatase
 in the ``__len__``/``__getitem__`` protocol a PyTorch ``DataLoader`` accepts (numpy arrays out, no
 torch import here).
 
-Splits follow the study: 47,527 / 10,185 / 10,185 of 63,448 subjects (train / validation /
-test), i.e. the same proportions for any N, assigned by a seeded permutation of subject ids.
+Splits follow the study's counts, 47,527 / 10,185 / 10,185 (train / validation / test), as
+proportions for any N (70 / 15 / 15 %), assigned by a seeded permutation of subject ids. Note
+that these counts sum to 67,897, not to the study's 63,448 subjects; we keep the counts'
+proportions, so N = 67,897 reproduces them exactly.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class CohortConfig:
 
 
 def split_sizes(n: int) -> dict[str, int]:
-    """The study's split proportions applied to n subjects (exact for n = 63,448)."""
+    """The study's split proportions applied to n subjects (its exact counts for n = 67,897)."""
     total = sum(STUDY_SPLIT.values())
     val = int(round(n * STUDY_SPLIT["val"] / total))
     test = int(round(n * STUDY_SPLIT["test"] / total))
