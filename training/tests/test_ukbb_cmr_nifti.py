@@ -239,3 +239,15 @@ def test_labels_without_usable_lv(tmp_path: Path) -> None:
 def test_writer_needs_masks_for_labels(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no masks"):
         write_cine_nifti(tmp_path / "sa.nii.gz", _cine(with_masks=False), label_path=tmp_path / "label_sa.nii.gz")
+
+
+def test_frame_interval_round_trips_and_implausible_values_are_unknown(tmp_path: Path) -> None:
+    frames = np.random.default_rng(1).random((3, 5, 6, 7)).astype(np.float32)
+    cine = CineCMR(frames=frames, pixel_spacing_mm=(1.8, 1.8), slice_spacing_mm=10.0, slice_thickness_mm=8.0, frame_interval_ms=21.5)
+    write_cine_nifti(tmp_path / "sa.nii.gz", cine)
+    back = load_cine_nifti(tmp_path / "sa.nii.gz")
+    assert back.frame_interval_ms == pytest.approx(21.5, rel=1e-5)
+    unknown = CineCMR(frames=frames, pixel_spacing_mm=(1.8, 1.8), slice_spacing_mm=10.0, slice_thickness_mm=8.0)
+    write_cine_nifti(tmp_path / "u.nii.gz", unknown)  # pixdim[4] stays at nibabel's 1.0 s
+    assert load_cine_nifti(tmp_path / "u.nii.gz").frame_interval_ms is None
+    assert not list(tmp_path.glob(".tmp-*"))

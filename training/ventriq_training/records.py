@@ -48,6 +48,12 @@ LABEL_LV_MYOCARDIUM = 2
 LABEL_RV_BLOOD = 3
 
 FloatArray = npt.NDArray[np.float32]
+ArrayT = npt.NDArray[np.floating[Any]]
+
+
+def limb_leads_from_i_ii(lead_i: ArrayT, lead_ii: ArrayT) -> tuple[ArrayT, ArrayT, ArrayT, ArrayT]:
+    """III, aVR, aVL, aVF from I and II: Einthoven's law (III = II - I) and Goldberger's leads."""
+    return lead_ii - lead_i, -(lead_i + lead_ii) / 2, lead_i - lead_ii / 2, lead_ii - lead_i / 2
 
 
 class DataError(ValueError):

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from ventriq_training.cohort.geometry import build_heart, phenotypes_from_heart
 from ventriq_training.cohort.physiology import resample_hidden, sample_latents
 from ventriq_training.records import LABEL_LV_BLOOD, LABEL_LV_MYOCARDIUM, LABEL_RV_BLOOD, PHENOTYPES, TARGETS
 
-F = npt.NDArray[np.float64]
+F = npt.NDArray[np.floating[Any]]
 VIEW_NAMES: tuple[str, ...] = ("mid_ed", "mid_cine", "ed_stack", "cine_4d")
 
 
@@ -50,7 +51,7 @@ def ecg_ceiling(seed: int, n: int, draws: int = 16, enrich: float = 1.0) -> dict
     return out
 
 
-def view_features(masks: npt.NDArray[np.uint8]) -> F:
+def view_features(masks: npt.NDArray[np.generic]) -> F:
     """Per image of a view (last two axes): LV blood, LV myocardium and RV blood areas (pixels),
     and their logarithms: what a segmentation network extracts from that view."""
     flat = masks.reshape(-1, masks.shape[-2], masks.shape[-1])

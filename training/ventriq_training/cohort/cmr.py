@@ -16,6 +16,7 @@ discretisation brings, as real labels do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +39,8 @@ from ventriq_training.records import (
     CineCMR,
 )
 
-F = npt.NDArray[np.float64]
+F = npt.NDArray[np.floating[Any]]
+B = npt.NDArray[np.bool_]
 
 BLOOD, MYOCARDIUM, RV_WALL = 1.0, 0.22, 0.24
 _N_PHI_TABLE = 256
@@ -79,7 +81,7 @@ def _slice_levels(h: Heart, cfg: CMRConfig, rng: np.random.Generator) -> F:
     return first - np.arange(cfg.n_slices) * cfg.slice_spacing_mm / 10.0
 
 
-def _classify(h: Heart, u: F, g: F, xx: F, yy: F) -> tuple[F, F, F, F]:
+def _classify(h: Heart, u: F, g: F, xx: F, yy: F) -> tuple[B, B, B, B]:
     """Tissue class of in-plane points at long-axis levels ``u`` (one per slice) and phases ``g``.
 
     ``xx``, ``yy``: (slices, H, W) positions in cm relative to the LV axis. Returns boolean arrays

@@ -112,7 +112,7 @@ class SyntheticCohort:
     def cine(self, i: int, with_images: bool = True) -> CineCMR:
         return render_cine(self.heart.take(i), i, self.cfg.seed, self.cfg.cmr, with_images=with_images)
 
-    def latent_phenotypes(self) -> dict[str, npt.NDArray[np.float64]]:
+    def latent_phenotypes(self) -> dict[str, npt.NDArray[np.floating[Any]]]:
         """Phenotypes integrated from the latent geometry (before any measurement)."""
         return phenotypes_from_heart(self.heart)
 

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from ventriq_training.cohort.physiology import Latents
 from ventriq_training.cohort.randomness import Stream, subject_rng
+from ventriq_training.records import limb_leads_from_i_ii
 
 F = npt.NDArray[np.float64]
 
@@ -260,11 +261,11 @@ def _electrode_noise(rng: np.random.Generator, cfg: ECGConfig, n: int) -> F:
         noise[e] += rng.uniform(0.004, 0.02) * (1.5 if e < 3 else 1.0) * np.diff(emg)
     # Electrode motion: occasional step with exponential recovery on one electrode.
     if rng.random() < 0.15:
-        e = rng.integers(0, 9)
+        moved = int(rng.integers(0, 9))
         t_on = rng.uniform(0, cfg.duration_s)
         step = rng.uniform(0.2, 0.8) * rng.choice([-1.0, 1.0])
         after = t >= t_on
-        noise[e] += step * after * np.exp(-np.clip(t - t_on, 0, None) / rng.uniform(0.3, 1.0))
+        noise[moved] += step * after * np.exp(-np.clip(t - t_on, 0, None) / rng.uniform(0.3, 1.0))
     return noise
 
 
@@ -276,13 +277,9 @@ def leads_from_dipole(dipole: F) -> F:
 
 def derive_limb_leads(eight: F) -> F:
     """From (8, n) = I, II, V1..V6 to (12, n) in LEADS order, by Einthoven's and Goldberger's laws."""
-    lead_i, lead_ii = eight[0], eight[1]
     out = np.empty((12, eight.shape[1]), dtype=eight.dtype)
-    out[0], out[1] = lead_i, lead_ii
-    out[2] = lead_ii - lead_i
-    out[3] = -(lead_i + lead_ii) / 2
-    out[4] = lead_i - lead_ii / 2
-    out[5] = lead_ii - lead_i / 2
+    out[0], out[1] = eight[0], eight[1]
+    out[2:6] = limb_leads_from_i_ii(eight[0], eight[1])
     out[6:] = eight[2:]
     return out
 
@@ -313,7 +310,7 @@ def synthesize_subject(lat: Latents, i: int, seed: int, cfg: ECGConfig) -> tuple
     p_noise = np.mean(np.var(lead_noise, axis=1))
     scale = np.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10.0)))
     eight = clean + scale * lead_noise
-    signal = derive_limb_leads(eight.astype(np.float32))
+    signal: npt.NDArray[np.float32] = derive_limb_leads(eight.astype(np.float32)).astype(np.float32, copy=False)
     return signal, r_times[(r_times >= 0) & (r_times < cfg.duration_s)]
 
 

@@ -19,13 +19,14 @@ cardiac output follow from shape, contraction and heart rate.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ventriq_training.cohort.physiology import Latents
 
-F = npt.NDArray[np.float64]
+F = npt.NDArray[np.floating[Any]]
 
 BASE_ABOVE_EQUATOR = 0.35  # base plane position above the LV equator, in units of the semi-axis
 MYOCARDIUM_DENSITY_G_ML = 1.05

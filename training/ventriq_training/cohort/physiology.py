@@ -139,9 +139,9 @@ class Latents:
             index = np.array([index])
         return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
-    def row(self, i: int) -> dict[str, float | int | bool]:
+    def row(self, i: int) -> dict[str, float | int | bool | str]:
         """One subject's latents as plain Python values (for JSON sidecars)."""
-        out: dict[str, float | int | bool] = {}
+        out: dict[str, float | int | bool | str] = {}
         for f in fields(self):
             v = getattr(self, f.name)[i]
             out[f.name] = bool(v) if v.dtype == np.bool_ else (int(v) if v.dtype.kind == "i" else float(v))

@@ -36,6 +36,7 @@ shape and values. The label file's affine is not compared with the image's, only
 
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 
@@ -86,7 +87,22 @@ def load_cine_nifti(
         source=source,
         masks=masks,
         es_frame=es_frame,
+        frame_interval_ms=_frame_interval_ms(image),
     )
+
+
+def _frame_interval_ms(image: nib.Nifti1Image) -> float | None:
+    """pixdim[4] as the frame interval (ukbb_cardiac stores seconds), when it is plausible.
+
+    nibabel leaves 1.0 when a writer never set it; an interval outside 2-500 ms cannot be a cine
+    frame interval, so it is reported as unknown rather than turned into a wrong heart rate.
+    """
+    dt = float(image.header["pixdim"][4])
+    time_unit = image.header.get_xyzt_units()[1]
+    ms = dt if time_unit == "msec" else dt * 1000.0 if time_unit in ("sec", "unknown") else None
+    if ms is None or not np.isfinite(ms) or not 2.0 <= ms <= 500.0:
+        return None
+    return ms
 
 
 def load_cine_nifti_ed_es(
@@ -118,6 +134,7 @@ def load_cine_nifti_ed_es(
         source=cine.source,
         masks=masks,
         es_frame=es_frame,
+        frame_interval_ms=cine.frame_interval_ms,
     )
 
 
@@ -130,8 +147,11 @@ def write_cine_nifti(
     """Write ``cine`` as ``sa.nii.gz``-style NIfTI (and its masks to ``label_path``).
 
     Inverse of ``load_cine_nifti``. Slice thickness is not representable in NIfTI and is lost;
-    ``frame_interval_s`` goes to ``pixdim[4]`` (left at nibabel's default 1.0 when unknown).
+    ``frame_interval_s`` (default: the cine's ``frame_interval_ms``) goes to ``pixdim[4]``, left at
+    nibabel's default 1.0 when unknown. Each file is written under a temporary name and renamed.
     """
+    if frame_interval_s is None and cine.frame_interval_ms is not None:
+        frame_interval_s = cine.frame_interval_ms / 1000.0
     if label_path is not None and cine.masks is None:
         raise ValueError("label_path given but the cine has no masks")
     row_mm, col_mm = cine.pixel_spacing_mm
@@ -146,7 +166,13 @@ def _save(data: npt.NDArray[np.generic], affine: npt.NDArray[np.float64], path: 
     image.header.set_xyzt_units("mm", "sec")
     if dt is not None:
         image.header["pixdim"][4] = dt
-    nib.save(image, path)
+    # Keep the suffix (.nii.gz decides compression) on the temporary name.
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        nib.save(image, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _to_record_axes(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ventriq_training.records import LEADS, DataError, ECGRecord
+from ventriq_training.records import LEADS, DataError, ECGRecord, limb_leads_from_i_ii
 
 DEFAULT_FS_HZ = 500.0
 DEFAULT_SAMPLES = 5000  # 10 s at 500 Hz
@@ -274,20 +274,9 @@ def _twelve_lead_mv(
     # (code x uV) / 1000 keeps the product exact for integer codes, so one rounding only.
     mv = {name: values * resolution_uv / 1000.0 for name, values in codes.items()}
     if missing_derived:
-        mv.update(derive_limb_leads(mv["I"], mv["II"]))
+        for name, values in zip(DERIVED_LEADS, limb_leads_from_i_ii(mv["I"], mv["II"])):
+            mv[name] = values.astype(np.float64)
     return np.stack([mv[name] for name in LEADS]).astype(np.float32)
-
-
-def derive_limb_leads(
-    lead_i: npt.NDArray[np.float64], lead_ii: npt.NDArray[np.float64]
-) -> dict[str, npt.NDArray[np.float64]]:
-    """III, aVR, aVL, aVF from I and II (Einthoven's law and Goldberger's augmented leads)."""
-    return {
-        "III": lead_ii - lead_i,
-        "aVR": -(lead_i + lead_ii) / 2.0,
-        "aVL": lead_i - lead_ii / 2.0,
-        "aVF": lead_ii - lead_i / 2.0,
-    }
 
 
 def _guess_subject_id(path: Path) -> str:
