@@ -172,8 +172,10 @@ def _background(rng: np.random.Generator, n: int) -> F:
     field = (field - field.mean()) / (field.std() + 1e-9)
     tissue = 0.40 + 0.06 * field
     yy, xx = np.mgrid[0:n, 0:n] / (n - 1) - 0.5
-    edge = np.hypot(xx, yy) > 0.36
-    lung = edge & (gaussian_filter(rng.standard_normal((n, n)), sigma=n / 8, mode="wrap") > -0.02)
+    wobble = gaussian_filter(rng.standard_normal((n, n)), sigma=n / 8, mode="wrap")
+    wobble = 0.04 * wobble / (wobble.std() + 1e-9)
+    # Lungs flank the heart left and right; the chest wall and liver fill the rest.
+    lung = (np.abs(xx) > 0.36 + wobble) & (np.abs(yy) < 0.38 + wobble)
     return np.where(lung, 0.06, tissue)
 
 

@@ -107,7 +107,7 @@ def _subject_waves(lat: Latents, i: int, rng: np.random.Generator) -> dict[str, 
     # QRS voltage tracks LV mass through the ECG-visible size and wall factors, diluted by
     # body habitus (an ECG-only nuisance): this gives the weak voltage-mass correlation
     # (r ~ 0.3) of real data (e.g. Bacharova et al. 2014).
-    mass_proxy = np.exp(0.6 * 0.12 * lat.z_wall_vis[i] + 0.7 * 0.14 * lat.z_size_vis[i])
+    mass_proxy = np.exp(0.6 * 0.12 * lat.z_wall_vis[i] + 0.8 * 0.14 * lat.z_size_vis[i])
     mass_proxy *= (1.0 + 0.13 * lat.hypertension[i]) * (1.9 if hcm else 1.0) * (1.25 if dcm else 1.0)
     habitus = np.exp(0.22 * rng.standard_normal())
     qrs_mag = 1.45 * mass_proxy * habitus * (1.08 if male else 0.95) * (1.0 - 0.005 * age_d)

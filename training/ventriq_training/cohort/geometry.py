@@ -238,9 +238,11 @@ def build_heart(lat: Latents) -> Heart:
     L = L * np.exp(0.05 * lat.z_lax + 0.03 * lat.z_lvf_hid) * np.where(lat.dcm, 1.1, 1.0)
 
     # End-diastolic volume: indexed to BSA (Petersen et al. 2017: men 166 +/- 32, women 124 +/- 21 ml).
-    size = 0.14 * (0.7 * lat.z_size_vis + 0.71 * lat.z_size_hid)
+    size = 0.14 * (0.8 * lat.z_size_vis + 0.6 * lat.z_size_hid)
     edv_healthy = np.where(lat.male, 83.0, 71.5) * lat.bsa_m2 * np.exp(size) * (1.0 - 0.004 * age_d)
-    edv = edv_healthy * np.exp(-0.06 * lat.z_lvf_hid) * np.where(lat.dcm, 1.7, 1.0) * np.where(lat.hf_reduced, 1.35, 1.0)
+    # Dilatation with reduced EF keeps stroke volume from collapsing, not normal (HFrEF EDV ~200-250 ml).
+    dilatation = np.maximum(np.where(lat.dcm, 1.5, 1.0), np.where(lat.hf_reduced, 1.35, 1.0))
+    edv = edv_healthy * np.exp(-0.06 * lat.z_lvf_hid) * dilatation
     edv = edv * (1.0 + 0.9 * lat.mi_size) * np.where(hcm, 0.85, 1.0)
     # AF: no atrial kick, so less filling (~10-15 % lower preload; rate-controlled HR only ~8 bpm up).
     edv = edv * np.where(lat.af, 0.88, 1.0)
@@ -259,7 +261,7 @@ def build_heart(lat: Latents) -> Heart:
     # de Simone et al., Circulation 1994). So part of EF shows in the ED anatomy.
     z_rwt = (np.log(t / r) + 1.49) / 0.167
     ef = np.where(lat.male, 57.6, 60.6) + 0.08 * age_d
-    ef = ef + 4.8 * (0.7 * lat.z_lvf_vis + 0.35 * lat.z_lvf_hid + 0.62 * np.clip(z_rwt, -3.0, 3.0))
+    ef = ef + 4.8 * (0.78 * lat.z_lvf_vis + 0.2 * lat.z_lvf_hid + 0.6 * np.clip(z_rwt, -3.0, 3.0))
     ef = np.where(lat.hf & ~lat.hf_reduced, ef - 2.0, ef)
     ef = np.where(lat.hf_reduced, 34.0 + 6.0 * lat.z_ef_dz + 2.0 * lat.z_lvf_vis, ef)
     ef = np.where(lat.dcm, 30.0 + 6.0 * lat.z_ef_dz + 2.0 * lat.z_lvf_vis, ef)
@@ -284,7 +286,7 @@ def build_heart(lat: Latents) -> Heart:
     # RV: RVEDV ~ 1.1 x LVEDV (Petersen: men 182 +/- 36, women 130 +/- 24 ml), RVEF men 56, women 60 +/- 6 %.
     rvedv = edv_healthy * np.where(lat.male, 1.10, 1.05) * np.exp(0.09 * lat.z_rv_size - 0.06 * lat.z_rvf_hid)
     rvedv = rvedv * np.where(lat.rv_dysfunction, 1.35, 1.0) * np.where(lat.dcm, 1.15, 1.0) * np.where(lat.hf, 1.1, 1.0)
-    rvef = np.where(lat.male, 56.0, 60.0) + 6.0 * (0.5 * lat.z_lvf_vis + 0.55 * lat.z_rvf_vis + 0.67 * lat.z_rvf_hid)
+    rvef = np.where(lat.male, 56.0, 60.0) + 6.0 * (0.5 * lat.z_lvf_vis + 0.65 * lat.z_rvf_vis + 0.57 * lat.z_rvf_hid)
     rvef = rvef - 17.0 * lat.rv_dysfunction - 7.0 * lat.hf_reduced - 4.0 * lat.af - 6.0 * lat.dcm
     rvef = np.clip(rvef, 15.0, 80.0) / 100.0
     # RV ejection is mostly longitudinal (TAPSE ~2.3 cm of ~8 cm): its own, hidden, variability.
