@@ -14,7 +14,7 @@ Conventions (the runtime relies on them too):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -160,3 +160,21 @@ class SubjectLabels:
     age_years: float | None = None
     sex: str | None = None  # "male" | "female"
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SubjectSource(Protocol):
+    """Subjects served by index 0..N-1, each in a split (0 train, 1 val, 2 test).
+
+    Implemented by the synthetic cohort and by the UK Biobank loaders, so training code can take
+    either (``ventriq_training.sources.open_source``).
+    """
+
+    split: npt.NDArray[np.int8]
+
+    def __len__(self) -> int: ...
+
+    def ecg(self, i: int) -> ECGRecord: ...
+
+    def cmr(self, i: int) -> CineCMR: ...
+
+    def labels(self, i: int) -> SubjectLabels: ...

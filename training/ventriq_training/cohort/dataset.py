@@ -39,6 +39,7 @@ from ventriq_training.records import (
     ECGRecord,
     Phenotypes,
     SubjectLabels,
+    SubjectSource,
 )
 
 STUDY_SPLIT = {"train": 47527, "val": 10185, "test": 10185}
@@ -111,6 +112,10 @@ class SyntheticCohort:
 
     def cine(self, i: int, with_images: bool = True) -> CineCMR:
         return render_cine(self.heart.take(i), i, self.cfg.seed, self.cfg.cmr, with_images=with_images)
+
+    def cmr(self, i: int) -> CineCMR:
+        """The rendered cine with images and masks (``SubjectSource`` protocol)."""
+        return self.cine(i)
 
     def latent_phenotypes(self) -> dict[str, npt.NDArray[np.floating[Any]]]:
         """Phenotypes integrated from the latent geometry (before any measurement)."""
@@ -331,11 +336,12 @@ class CohortDataset:
     """PyTorch-compatible dataset over one split: item -> dict of numpy arrays.
 
     Keys: ``ecg`` (12, samples) float32 mV; ``phenotypes`` (9,) float32; ``diseases`` (6,) float32;
-    ``subject_id``; and each requested CMR view. Works on a ``ShardedCohort`` (fast) or a
-    ``SyntheticCohort`` (generates on the fly; labels by voxel counting).
+    ``subject_id`` (index in the source); and each requested CMR view. Works on a ``ShardedCohort``
+    (fast, memory-mapped) or any ``SubjectSource``: the ``SyntheticCohort`` (generated on the fly,
+    labels by voxel counting) or UK Biobank files (``ventriq_training.sources.open_source``).
     """
 
-    def __init__(self, source: ShardedCohort | SyntheticCohort, split: str = "train", cmr_views: Sequence[str] = ()) -> None:
+    def __init__(self, source: ShardedCohort | SubjectSource, split: str = "train", cmr_views: Sequence[str] = ()) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         unknown = set(cmr_views) - set(VIEW_KEYS)
@@ -359,13 +365,14 @@ class CohortDataset:
             for v in self.cmr_views:
                 item[v] = self.source.view(i, v)
         else:
+            labels = self.source.labels(i)
             item["ecg"] = self.source.ecg(i).signal
-            cine = self.source.cine(i, with_images=bool(self.cmr_views))
-            item["phenotypes"] = np.array([voxel_phenotypes(cine)[k] for k in PHENOTYPES], dtype=np.float32)
-            item["diseases"] = np.array([getattr(self.source.latents, d)[i] for d in DISEASES], dtype=np.float32)
-            cut = views(cine)
-            for v in self.cmr_views:
-                item[v] = np.asarray(getattr(cut, v), dtype=np.float32)
+            item["phenotypes"] = labels.phenotypes.as_array()
+            item["diseases"] = labels.diseases.as_array().astype(np.float32)
+            if self.cmr_views:
+                cut = views(self.source.cmr(i))
+                for v in self.cmr_views:
+                    item[v] = np.asarray(getattr(cut, v), dtype=np.float32)
         return item
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
