@@ -67,12 +67,26 @@ class ECGConfig:
 
 
 @dataclass(frozen=True)
-class Beat:
-    """One wave of one beat: centre (s), width (s), dipole amplitude vector (mV)."""
+class Wave:
+    """One Gaussian wave of one beat: centre (s), width (s), dipole amplitude vector (mV)."""
 
     mu: float
     sigma: float
     a: F
+
+
+@dataclass(frozen=True)
+class Morphology:
+    """A subject's beat template: everything that does not change from beat to beat."""
+
+    qrs: list[tuple[float, float, F]]  # (centre relative to R, width, amplitude) of QRS and disease waves
+    t_amp: float  # mV
+    t_dir: F  # unit vector
+    st: F | None  # ST-segment deviation vector (mV), if any
+    qt_scale: float
+    pr: float  # s
+    p_amp: float  # mV
+    af: bool
 
 
 def _unit(v: F) -> F:
@@ -97,8 +111,8 @@ def _rr_intervals(rng: np.random.Generator, hr: float, af: bool, total_s: float)
     return np.clip(rr, 0.3, 2.0)
 
 
-def _subject_waves(lat: Latents, i: int, rng: np.random.Generator) -> dict[str, object]:
-    """Per-subject morphology (the parts that do not change from beat to beat)."""
+def _morphology(lat: Latents, i: int, rng: np.random.Generator) -> Morphology:
+    """A subject's beat template, from its ECG-visible latents (and ECG-only nuisance draws)."""
     male = bool(lat.male[i])
     age_d = float(lat.age_years[i]) - 64.0
     hcm = bool(lat.cardiomyopathy[i] and not lat.dcm[i])
@@ -172,22 +186,15 @@ def _subject_waves(lat: Latents, i: int, rng: np.random.Generator) -> dict[str, 
 
     pr = 0.160 + 0.0006 * age_d + rng.normal(0.0, 0.015)
     p_amp = 0.12 * (1.4 if lat.rv_dysfunction[i] else 1.0) * np.exp(0.15 * rng.standard_normal())
-    return {
-        "waves": waves, "r_dir": r_dir, "t_amp": t_amp, "t_dir": t_dir, "st": st, "qt_scale": qt_scale,
-        "pr": pr, "p_amp": p_amp, "af": bool(lat.af[i]), "qrs_mag": qrs_mag,
-    }
+    return Morphology(
+        qrs=waves, t_amp=float(t_amp), t_dir=t_dir, st=st, qt_scale=float(qt_scale), pr=float(pr),
+        p_amp=float(p_amp), af=bool(lat.af[i]),
+    )
 
 
-def _beat_components(morph: dict[str, object], r_times: F, rr: F, rng: np.random.Generator) -> list[Beat]:
-    comps: list[Beat] = []
-    waves = morph["waves"]
-    assert isinstance(waves, list)
-    t_dir = np.asarray(morph["t_dir"])
-    t_amp = float(morph["t_amp"])  # type: ignore[arg-type]
-    qt_scale = float(morph["qt_scale"])  # type: ignore[arg-type]
-    pr = float(morph["pr"])  # type: ignore[arg-type]
-    p_amp = float(morph["p_amp"])  # type: ignore[arg-type]
-    st = morph["st"]
+def _beat_waves(m: Morphology, r_times: F, rr: F, rng: np.random.Generator) -> list[Wave]:
+    """Every wave of every beat, with beat-to-beat jitter and respiratory modulation."""
+    comps: list[Wave] = []
     resp_phase = rng.uniform(0, 2 * np.pi)
     resp_hz = rng.uniform(0.2, 0.3)
     for tr, rr_prev in zip(r_times, rr):
@@ -197,22 +204,22 @@ def _beat_components(morph: dict[str, object], r_times: F, rr: F, rng: np.random
         rot = np.array([[np.cos(ang), -np.sin(ang), 0], [np.sin(ang), np.cos(ang), 0], [0, 0, 1]])
         gain = 1.0 + 0.04 * np.sin(2 * np.pi * resp_hz * tr + resp_phase + 1.0)
         jitter = rng.normal(0.0, 0.0015)
-        for mu, sigma, a in waves:
-            comps.append(Beat(tr + mu + jitter, sigma, gain * (rot @ a) * (1 + 0.03 * rng.standard_normal())))
-        sq = np.sqrt(np.clip(rr_prev, 0.3, 2.0)) * qt_scale
-        amp_t = t_amp * (1 + 0.03 * rng.standard_normal())
-        comps.append(Beat(tr + 0.255 * sq, 0.055 * sq, gain * 0.72 * amp_t * (rot @ t_dir)))
-        comps.append(Beat(tr + 0.305 * sq, 0.034 * sq, gain * 0.45 * amp_t * (rot @ t_dir)))
-        if st is not None:
-            comps.append(Beat(tr + 0.15 * sq, 0.045 * sq, gain * np.asarray(st)))
-        if not morph["af"]:
+        for mu, sigma, a in m.qrs:
+            comps.append(Wave(tr + mu + jitter, sigma, gain * (rot @ a) * (1 + 0.03 * rng.standard_normal())))
+        sq = np.sqrt(np.clip(rr_prev, 0.3, 2.0)) * m.qt_scale
+        amp_t = m.t_amp * (1 + 0.03 * rng.standard_normal())
+        comps.append(Wave(tr + 0.255 * sq, 0.055 * sq, gain * 0.72 * amp_t * (rot @ m.t_dir)))
+        comps.append(Wave(tr + 0.305 * sq, 0.034 * sq, gain * 0.45 * amp_t * (rot @ m.t_dir)))
+        if m.st is not None:
+            comps.append(Wave(tr + 0.15 * sq, 0.045 * sq, gain * m.st))
+        if not m.af:
             # P wave: right atrium first (anterior), then left atrium (posterior).
-            comps.append(Beat(tr - pr - 0.012, 0.018, p_amp * (rot @ _unit(np.array([0.3, 0.7, -0.45])))))
-            comps.append(Beat(tr - pr + 0.018, 0.018, p_amp * (rot @ _unit(np.array([0.65, 0.45, 0.4])))))
+            comps.append(Wave(tr - m.pr - 0.012, 0.018, m.p_amp * (rot @ _unit(np.array([0.3, 0.7, -0.45])))))
+            comps.append(Wave(tr - m.pr + 0.018, 0.018, m.p_amp * (rot @ _unit(np.array([0.65, 0.45, 0.4])))))
     return comps
 
 
-def _render_dipole(comps: list[Beat], t0: float, fs: float, n: int) -> F:
+def _render_dipole(comps: list[Wave], t0: float, fs: float, n: int) -> F:
     """Sum the Gaussian components on the sample grid, each only within +-5 sigma (fast scatter-add)."""
     dipole = np.zeros((3, n))
     mus = np.array([c.mu for c in comps])
@@ -269,12 +276,6 @@ def _electrode_noise(rng: np.random.Generator, cfg: ECGConfig, n: int) -> F:
     return noise
 
 
-def leads_from_dipole(dipole: F) -> F:
-    """The 12 leads (in LEADS order) of a (3, n) dipole, with III/aVR/aVL/aVF derived from I and II."""
-    eight = DOWER @ dipole
-    return derive_limb_leads(eight)
-
-
 def derive_limb_leads(eight: F) -> F:
     """From (8, n) = I, II, V1..V6 to (12, n) in LEADS order, by Einthoven's and Goldberger's laws."""
     out = np.empty((12, eight.shape[1]), dtype=eight.dtype)
@@ -288,13 +289,13 @@ def synthesize_subject(lat: Latents, i: int, seed: int, cfg: ECGConfig) -> tuple
     """One subject's 12-lead ECG (mV, float32, (12, n)) and its R-peak times (s)."""
     rng = subject_rng(seed, int(lat.subject_id[i]), Stream.ECG)
     n = cfg.n_samples
-    morph = _subject_waves(lat, i, rng)
+    morph = _morphology(lat, i, rng)
     lead_in = 1.2  # start before the window so the first beat is whole
     rr = _rr_intervals(rng, float(lat.hr_bpm[i]), bool(lat.af[i]), cfg.duration_s + 2 * lead_in)
     r_times = -lead_in + rng.uniform(0, rr[0]) + np.concatenate([[0.0], np.cumsum(rr[:-1])])
     keep = r_times < cfg.duration_s + lead_in
     r_times, rr_prev = r_times[keep], np.concatenate([[rr[0]], rr])[: keep.sum()]
-    comps = _beat_components(morph, r_times, rr_prev, rng)
+    comps = _beat_waves(morph, r_times, rr_prev, rng)
     dipole = _render_dipole(comps, 0.0, cfg.fs_hz, n)
     t = np.arange(n) / cfg.fs_hz
     if lat.af[i]:

@@ -18,6 +18,7 @@ cardiac output follow from shape, contraction and heart rate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -206,7 +207,8 @@ def _by_symmetry(h: Heart) -> list[tuple[npt.NDArray[np.int64], int]]:
     return [(np.flatnonzero(~infarct), 1), (np.flatnonzero(infarct), _N_PHI)]
 
 
-def _bisect(fn, lo: F, hi: F, target: F, increasing: bool, iters: int = 32) -> F:  # type: ignore[no-untyped-def]
+def _bisect(fn: Callable[[F], F], lo: F, hi: F, target: F, increasing: bool, iters: int = 32) -> F:
+    """Vectorised bisection: per subject, the x in [lo, hi] where the monotone fn(x) meets target."""
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         above = fn(mid) > target
