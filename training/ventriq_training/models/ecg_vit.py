@@ -34,9 +34,9 @@ class ECGViTConfig:
     window_samples: int = 2500
     fs_hz: float = 500.0
     patch_size: int = 100
-    embed_dim: int = 128
+    embed_dim: int = 96
     depth: int = 3
-    num_heads: int = 4
+    num_heads: int = 3
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
     norm_eps: float = 1e-6
@@ -107,7 +107,7 @@ NAMED_CONFIGS: dict[str, ECGViTConfig] = {
     # Turgut et al.: 5 s at 500 Hz, 300 tokens.
     "tiny": ECGViTConfig(name="tiny", window_samples=2500, embed_dim=384, depth=3, num_heads=6),
     # Ventriq's default: trains all five models on 2 CPU cores; real time on a Cortex-A core.
-    "compact": ECGViTConfig(name="compact", window_samples=2500, embed_dim=128, depth=3, num_heads=4),
+    "compact": ECGViTConfig(name="compact", window_samples=2500, embed_dim=96, depth=3, num_heads=3),
 }
 
 
