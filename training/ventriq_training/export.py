@@ -1,0 +1,284 @@
+"""Export a trained model for the runtime: float32 safetensors with its full config, golden
+vectors, calibration and held-out sets, and ONNX.
+
+    python -m ventriq_training.export --checkpoint out/experiment/models/model5.pt --out models/
+
+Writes into ``--out``:
+- ``<name>.safetensors``: the ECG encoder (timm tensor names) and the folded linear heads
+  ``head.regression.{weight,bias}`` (outputs in the targets' units) and
+  ``head.classification.{weight,bias}`` (logits; probabilities = sigmoid). ``__metadata__``
+  holds ``format`` (``ventriq-float``), ``format_version`` and ``config``: one JSON document with
+  the architecture, the preprocessing (parameters *and* the exact filter coefficients, initial
+  conditions, pad lengths and Savitzky-Golay kernels), the window and how windows are combined,
+  target names and units, disease names, risk thresholds and their rule, conformal quantiles,
+  the training data, test metrics and the model version. ``load_exported`` refuses a file whose
+  config lacks any required field.
+- ``<name>.golden.safetensors``: fixed raw windows (the bundled example recordings) with every
+  intermediate (preprocessed input, patch embedding, each block, embedding, regression, logits,
+  probabilities), computed from the exported file itself, for the Swift engine's parity tests.
+- ``<name>.onnx`` (opset 17): the same encoder and heads on a preprocessed window.
+With ``--sets-dir``: ``calibration.safetensors`` (preprocessed training windows) and
+``heldout.safetensors`` (raw test windows, phenotypes, disease labels) for the quantizer. They are
+regenerated bit for bit from the cohort config in the checkpoint, so they are not committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import wfdb
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from ventriq_training.cohort.dataset import CohortConfig, SyntheticCohort
+from ventriq_training.models.ecg_vit import ECGViT, ECGViTConfig
+from ventriq_training.preprocess import PreprocessConfig, coefficients, preprocess
+from ventriq_training.records import DISEASES, LEADS, PHENOTYPES, TARGETS
+
+FORMAT = "ventriq-float"
+FORMAT_VERSION = 1
+MODEL_VERSION = "0.1.0"
+UNITS = {"lvef_pct": "%", "rvef_pct": "%", "co_l_min": "l/min"}
+REQUIRED_CONFIG_FIELDS = (
+    "format_version", "model_version", "name", "architecture", "preprocessing", "window", "targets",
+    "diseases", "heads", "thresholds", "threshold_rule", "conformal", "training_data", "metrics",
+)
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "recordings"
+
+
+class ExportedModel(nn.Module):
+    """Encoder + folded heads: preprocessed (B, leads, window) -> embedding, regression, logits."""
+
+    def __init__(self, encoder: ECGViT, reg_w: Tensor, reg_b: Tensor, cls_w: Tensor, cls_b: Tensor) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.regression = nn.Linear(reg_w.shape[1], reg_w.shape[0])
+        self.classification = nn.Linear(cls_w.shape[1], cls_w.shape[0])
+        with torch.no_grad():
+            self.regression.weight.copy_(reg_w)
+            self.regression.bias.copy_(reg_b)
+            self.classification.weight.copy_(cls_w)
+            self.classification.bias.copy_(cls_b)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        emb = self.encoder(x)
+        return emb, self.regression(emb), self.classification(emb)
+
+
+def _heads_from_checkpoint(ckpt: dict[str, Any]) -> dict[str, Tensor]:
+    def t(v: Any) -> Tensor:
+        return torch.tensor(np.asarray(v, dtype=np.float64), dtype=torch.float32)
+
+    return {
+        "head.regression.weight": t(ckpt["ridge"]["weight"]),
+        "head.regression.bias": t(ckpt["ridge"]["bias"]),
+        "head.classification.weight": t(ckpt["logistic"]["weight"]),
+        "head.classification.bias": t(ckpt["logistic"]["bias"]),
+    }
+
+
+def build_config(ckpt: dict[str, Any], name: str) -> dict[str, Any]:
+    enc = ECGViTConfig.from_dict(ckpt["encoder_config"])
+    pre = PreprocessConfig.from_dict(ckpt["preprocess"])
+    thresholds = dict(zip(DISEASES, (float(v) for v in ckpt["thresholds"])))
+    conformal = {t: dict(zip(("0.8", "0.95"), (float(q) for q in qs))) for t, qs in ckpt["conformal"].items()}
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_version": MODEL_VERSION,
+        "name": name,
+        "study_model": ckpt["name"],
+        "architecture": enc.to_dict() | {"n_tokens": enc.n_tokens, "macs_per_window": enc.macs_per_window()},
+        "preprocessing": coefficients(pre),
+        "window": {
+            "samples": enc.window_samples,
+            "fs_hz": enc.fs_hz,
+            "seconds": enc.window_samples / enc.fs_hz,
+            "leads": list(enc.leads),
+            "units": "mV",
+            "preprocess_per_window": True,
+            "recording_aggregation": "mean of the outputs of consecutive non-overlapping windows",
+        },
+        "targets": [{"name": t, "unit": UNITS[t], "index": i} for i, t in enumerate(TARGETS)],
+        "target_destandardization": "folded into head.regression: its outputs are in the targets' units",
+        "diseases": list(DISEASES),
+        "heads": {
+            "regression": {"type": "linear", "input": "embedding", "tensors": ["head.regression.weight", "head.regression.bias"]},
+            "classification": {
+                "type": "linear", "input": "embedding", "activation": "sigmoid",
+                "tensors": ["head.classification.weight", "head.classification.bias"],
+            },
+        },
+        "thresholds": thresholds,
+        "threshold_rule": "per disease, the probability maximising Youden's J (sensitivity + specificity - 1) on the validation split; 0.5 where validation lacks a class",
+        "conformal": conformal,
+        "conformal_rule": "split-conformal quantiles of |residual| on the validation split, rank ceil((n+1) level); interval = estimate +- q",
+        "readout": {"ridge_alphas": ckpt["ridge"].get("alphas"), "logistic_Cs": ckpt["logistic"].get("Cs"), "notes": ckpt["logistic"].get("notes", {})},
+        "training_data": {
+            "kind": "synthetic paired ECG-CMR cohort (ventriq_training.cohort); not patient data",
+            "cohort": ckpt["cohort"],
+            "split_sizes": ckpt["split_sizes"],
+            "scale": ckpt["scale"],
+        },
+        "metrics": ckpt["metrics"],
+    }
+
+
+def export_model(ckpt_path: Path, out: Path, name: str) -> Path:
+    """Write the float32 safetensors model; returns its path."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    config = build_config(ckpt, name)
+    tensors = {k: v.detach().float().contiguous() for k, v in ckpt["encoder_state"].items()}
+    tensors.update(_heads_from_checkpoint(ckpt))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.safetensors"
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": json.dumps(config, allow_nan=True)})
+    _publish(tmp, path)
+    return path
+
+
+def load_exported(path: Path) -> tuple[ExportedModel, dict[str, Any]]:
+    """Read an exported model back; refuses files whose metadata lacks required fields."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a {FORMAT} file (format {meta.get('format')!r})")
+        if "config" not in meta:
+            raise ValueError(f"{path}: metadata has no 'config'")
+        config = json.loads(meta["config"])
+        missing = [k for k in REQUIRED_CONFIG_FIELDS if k not in config]
+        if missing:
+            raise ValueError(f"{path}: config is missing fields {missing}")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    arch = {k: v for k, v in config["architecture"].items() if k not in ("n_tokens", "macs_per_window")}
+    encoder = ECGViT(ECGViTConfig.from_dict(arch))
+    enc_state = {k: v for k, v in tensors.items() if not k.startswith("head.")}
+    encoder.load_state_dict(enc_state, strict=True)
+    model = ExportedModel(
+        encoder, tensors["head.regression.weight"], tensors["head.regression.bias"],
+        tensors["head.classification.weight"], tensors["head.classification.bias"],
+    ).eval()
+    return model, config
+
+
+def golden_windows() -> tuple[list[str], npt.NDArray[np.float32]]:
+    """The first 5 s of each bundled example recording (raw mV), the golden inputs."""
+    index = json.loads((EXAMPLES / "index.json").read_text())
+    names, arrays = [], []
+    for row in index["records"]:
+        rec = wfdb.rdrecord(str(EXAMPLES / row["record"]))
+        if list(rec.sig_name) != list(LEADS):
+            raise ValueError(f"{row['record']}: leads {rec.sig_name}, expected {list(LEADS)}")
+        names.append(row["record"])
+        arrays.append(rec.p_signal.T.astype(np.float32))
+    return names, np.stack(arrays)
+
+
+@torch.no_grad()
+def export_golden(model_path: Path, out: Path) -> Path:
+    model, config = load_exported(model_path)
+    pre = PreprocessConfig.from_dict(config["preprocessing"]["config"])
+    window = config["window"]["samples"]
+    names, raw = golden_windows()
+    raw = np.ascontiguousarray(raw[:, :, :window])
+    x = torch.from_numpy(np.ascontiguousarray(preprocess(raw, pre), dtype=np.float32))
+    stages = model.encoder.forward_intermediates(x)
+    emb, reg, logits = model(x)
+    tensors = {"input.raw_mv": torch.from_numpy(raw), "input.preprocessed": x}
+    tensors.update({f"stage.{k}": v.contiguous() for k, v in stages.items()})
+    tensors.update({"output.regression": reg, "output.logits": logits, "output.probabilities": torch.sigmoid(logits)})
+    path = out / f"{model_path.stem}.golden.safetensors"
+    tmp = path.with_name(path.name + ".tmp")
+    meta = {
+        "model": model_path.name,
+        "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
+        "records": json.dumps(names),
+        "note": "input.raw_mv is the first window of each examples/recordings record; every other tensor is computed from it by the exported model in float32",
+    }
+    save_file(tensors, str(tmp), metadata=meta)
+    _publish(tmp, path)
+    return path
+
+
+def export_onnx(model_path: Path, out: Path) -> Path:
+    model, config = load_exported(model_path)
+    leads, window = len(config["window"]["leads"]), config["window"]["samples"]
+    path = out / f"{model_path.stem}.onnx"
+    tmp = path.with_name(path.stem + ".tmp.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
+        torch.onnx.export(
+            model, (torch.zeros(1, leads, window),), str(tmp), opset_version=17, dynamo=False,
+            input_names=["ecg_preprocessed"], output_names=["embedding", "regression", "logits"],
+            dynamic_axes={"ecg_preprocessed": {0: "batch"}, "embedding": {0: "batch"}, "regression": {0: "batch"}, "logits": {0: "batch"}},
+        )
+    _publish(tmp, path)
+    return path
+
+
+def export_sets(model_path: Path, out: Path, n_calibration: int = 256, n_heldout: int = 500) -> list[Path]:
+    """Calibration windows (train split, preprocessed) and a labelled held-out set (test split, raw)."""
+    _, config = load_exported(model_path)
+    cohort = SyntheticCohort(CohortConfig.from_dict(config["training_data"]["cohort"]))
+    pre = PreprocessConfig.from_dict(config["preprocessing"]["config"])
+    window = config["window"]["samples"]
+    train, test = cohort.split_ids("train")[:n_calibration], cohort.split_ids("test")[:n_heldout]
+    calib_raw = np.stack([cohort.ecg(int(i)).signal[:, :window] for i in train])
+    held_raw = np.stack([cohort.ecg(int(i)).signal for i in test])
+    labels = [cohort.labels(int(i)) for i in test]
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fname, tensors in (
+        ("calibration.safetensors", {"windows": torch.from_numpy(preprocess(calib_raw, pre).astype(np.float32)), "subject_id": torch.from_numpy(train)}),
+        ("heldout.safetensors", {
+            "recordings_mv": torch.from_numpy(held_raw),
+            "phenotypes": torch.tensor(np.stack([lab.phenotypes.as_array() for lab in labels])),
+            "diseases": torch.tensor(np.stack([lab.diseases.as_array() for lab in labels]).astype(np.uint8)),
+            "subject_id": torch.from_numpy(test),
+        }),
+    ):
+        path = out / fname
+        tmp = path.with_name(path.name + ".tmp")
+        save_file(tensors, str(tmp), metadata={"model": model_path.name, "phenotypes": json.dumps(list(PHENOTYPES)), "diseases": json.dumps(list(DISEASES))})
+        _publish(tmp, path)
+        written.append(path)
+    return written
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Make a finished temporary file readable like any other output and move it into place."""
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ventriq_training.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, required=True, help="a model checkpoint written by the experiment")
+    p.add_argument("--out", type=Path, default=Path("models"))
+    p.add_argument("--name", default="ventriq-compact")
+    p.add_argument("--sets-dir", type=Path, default=None, help="also write calibration and held-out sets here")
+    a = p.parse_args(argv)
+    if not a.checkpoint.is_file():
+        p.error(f"checkpoint {a.checkpoint} not found")
+    model_path = export_model(a.checkpoint, a.out, a.name)
+    print(model_path)
+    print(export_golden(model_path, a.out))
+    print(export_onnx(model_path, a.out))
+    if a.sets_dir is not None:
+        for path in export_sets(model_path, a.sets_dir):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
