@@ -110,3 +110,19 @@ def test_files_with_incomplete_metadata_are_refused(run: tuple[Path, Path], tmp_
     save_file(tensors, str(bad), metadata={"format": "something-else"})
     with pytest.raises(ValueError, match="not a ventriq-float file"):
         load_exported(bad)
+
+
+def test_score_command_on_the_example_recordings(run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ventriq_training.score import main as score_main
+
+    _, work = run
+    path = export_model(work / "models" / "model5.pt", tmp_path, "tiny-test")
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples" / "recordings").glob("*.hea"))
+    assert score_main([str(path), *map(str, examples), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 5 and all(r["windows"] == 2 for r in rows)
+    assert set(rows[0]["estimates"]) == {"lvef_pct", "rvef_pct", "co_l_min"}
+    lo, hi = rows[0]["estimates"]["lvef_pct"]["interval_80"]
+    assert lo < rows[0]["estimates"]["lvef_pct"]["value"] < hi
+    assert score_main([str(path), str(tmp_path / "missing.hea")]) == 1
+    assert "cannot read WFDB record" in capsys.readouterr().err

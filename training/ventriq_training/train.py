@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -263,6 +264,6 @@ def clone_encoder(encoder: ECGViT) -> ECGViT:
     return copy.deepcopy(encoder)
 
 
-def stack_views(get: Callable[[int], npt.NDArray[np.float32]], ids: Sequence[int]) -> npt.NDArray[np.float32]:
+def stack_views(get: Callable[[int], npt.NDArray[np.float32]], ids: Sequence[int] | npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.float32]:
     """Gather one CMR view for the given subjects into a contiguous array."""
     return np.stack([get(int(i)) for i in ids]).astype(np.float32)
