@@ -126,3 +126,13 @@ def test_score_command_on_the_example_recordings(run: tuple[Path, Path], tmp_pat
     assert lo < rows[0]["estimates"]["lvef_pct"]["value"] < hi
     assert score_main([str(path), str(tmp_path / "missing.hea")]) == 1
     assert "cannot read WFDB record" in capsys.readouterr().err
+
+
+def test_model_card_reads_the_file(run: tuple[Path, Path], tmp_path: Path) -> None:
+    from ventriq_training.export import model_card
+
+    _, work = run
+    path = export_model(work / "models" / "model5.pt", tmp_path, "tiny-test")
+    card = model_card(path)
+    assert card.startswith("# tiny-test (model version")
+    assert "Not for clinical use" in card and "| lvef_pct (%) | R² |" in card and "threshold" in card

@@ -255,6 +255,66 @@ def export_sets(model_path: Path, out: Path, n_calibration: int = 256, n_heldout
     return written
 
 
+def model_card(model_path: Path) -> str:
+    """MODEL.md for an exported model, from the metadata in the file itself (never stale)."""
+    _, c = load_exported(model_path)
+    a, m, data = c["architecture"], c["metrics"], c["training_data"]
+    params = sum(t.numel() for t in load_exported(model_path)[0].parameters())
+
+    def cell(entry: dict[str, Any]) -> str:
+        v, lo, hi = entry["value"], entry["ci_low"], entry["ci_high"]
+        return "n/a" if v != v else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    rows = [f"| {t['name']} ({t['unit']}) | R² | {cell(m[t['name']])} | ±{c['conformal'][t['name']]['0.8']:.2f} / ±{c['conformal'][t['name']]['0.95']:.2f} |" for t in c["targets"]]
+    rows.append(f"| mean of the three | R² | {cell(m['mean_r2'])} | |")
+    rows += [f"| {d} | AUROC | {cell(m[d])} (positives in test: {m[d].get('n_pos', 'n/a')}) | threshold {c['thresholds'][d]:.3f} |" for d in c["diseases"]]
+    cohort = data["cohort"]
+    return f"""# {c['name']} (model version {c['model_version']})
+
+The default Ventriq model: the study's **{c['study_model']}** encoder with linear read-outs, exported by
+`python -m ventriq_training.export` from the experiment's checkpoint. Everything below is read from
+the file's own metadata.
+
+**Not for clinical use.** Trained on a synthetic cohort (`training/COHORT.md`), not on patients.
+Retrain on real paired ECG-CMR data (UK Biobank loaders: `ventriq_training.ukbb`) and validate
+before any use on people.
+
+## What it does
+Input: a 12-lead resting ECG, {c['window']['seconds']:g} s windows at {c['window']['fs_hz']:g} Hz in mV, each preprocessed on
+its own ({', '.join(c['preprocessing']['config']['chain'])}). Output per window: LVEF (%), RVEF (%), cardiac
+output (l/min), and probabilities of CAD, AF, SCD, HF, MI and cardiomyopathy; a recording's
+result is the mean over its consecutive windows. Intervals: split-conformal 80 % and 95 % from the
+validation split. Flags: probability at or above the disease's threshold
+({c['threshold_rule']}).
+
+## Architecture
+ViT over per-lead patches: {a['n_leads'] if 'n_leads' in a else len(a['leads'])} leads x {a['window_samples']} samples, patch {a['patch_size']}, {a['n_tokens']} tokens,
+embed {a['embed_dim']}, depth {a['depth']}, {a['num_heads']} heads, MLP x{a['mlp_ratio']:g}; {params / 1e6:.2f} M parameters
+({params * 4 / 2**20:.1f} MiB float32); {a['macs_per_window'] / 1e6:.0f} M multiply-accumulates per window. Heads: linear
+(ridge and class-weighted logistic regression on the frozen embedding, folded into the file).
+
+## Training data
+Synthetic paired ECG-CMR cohort: {cohort['n_subjects']} subjects, seed {cohort['seed']}, disease odds enriched x{cohort['enrich']:g};
+splits {data['split_sizes']}. Experiment scale `{data['scale']}` (`results/experiment.json` has the
+full configuration, losses per epoch and timings).
+
+## Test-set metrics (95 % bootstrap CIs)
+| output | metric | value [95 % CI] | 80 % / 95 % interval half-width, or threshold |
+| --- | --- | --- | --- |
+{chr(10).join(rows)}
+
+The oracle ceiling of any ECG model on this cohort (mean R² of the three targets) is 0.73
+(`training/results/calibration.json`). Disease AUROCs rest on few positives: read the CIs.
+
+## Limitations
+- Synthetic training data with idealised anatomy and a single-dipole ECG: no ectopy, pacing,
+  electrode misplacement, paediatric or non-resting recordings.
+- Disease prevalences were enriched for training; probabilities are calibrated to that mix, not
+  to a clinical population.
+- 10 s resting recordings at {c['window']['fs_hz']:g} Hz only; other rates must be resampled first.
+"""
+
+
 def _publish(tmp: Path, path: Path) -> None:
     """Make a finished temporary file readable like any other output and move it into place."""
     os.chmod(tmp, 0o644)
@@ -274,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     print(model_path)
     print(export_golden(model_path, a.out))
     print(export_onnx(model_path, a.out))
+    card = a.out / "MODEL.md"
+    tmp = card.with_name(card.name + ".tmp")
+    tmp.write_text(model_card(model_path))
+    _publish(tmp, card)
+    print(card)
     if a.sets_dir is not None:
         for path in export_sets(model_path, a.sets_dir):
             print(path)

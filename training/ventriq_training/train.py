@@ -59,7 +59,7 @@ class TrainConfig:
     mae_lr: float = 1e-3
     mask_ratio: float = 0.8
     cl_epochs: int = 5
-    cl_lr: float = 3e-4
+    cl_lr: float = 1e-3
     cmr_lr: float = 1e-3
     weight_decay: float = 0.05
     temperature: float = 0.1
