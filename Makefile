@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-training
 OUT := out
 
-.PHONY: setup demo test test-python typecheck cohort calibration figures examples clean
+.PHONY: setup demo test test-python typecheck cohort calibration figures examples experiment export clean
 
 setup: $(STAMP)
 
@@ -16,11 +16,14 @@ $(STAMP): training/pyproject.toml
 	$(PY) -m pip install --quiet -e "training[test]"
 	touch $(STAMP)
 
-# The main job (for now): generate a small synthetic cohort with WFDB records and plot a subject.
+MODEL := models/ventriq-compact.safetensors
+
+# The main job (until the Swift runtime lands): score the bundled sample recordings with the
+# default model (Python reference scorer), and plot a synthetic subject.
 demo: setup
-	$(PY) -m ventriq_training.cohort --n 200 --out $(OUT)/demo-cohort --wfdb 3
+	$(PY) -m ventriq_training.score $(MODEL) examples/recordings/*.hea
 	$(PY) -m ventriq_training.cohort.figure --subject 2 --n 200 --out $(OUT)/demo-subject.png
-	@echo "demo: cohort in $(OUT)/demo-cohort, WFDB records in $(OUT)/demo-cohort/wfdb, figure $(OUT)/demo-subject.png"
+	@echo "demo: scored examples/recordings with $(MODEL); figure $(OUT)/demo-subject.png"
 
 test: setup test-python typecheck
 
@@ -43,6 +46,14 @@ figures: setup
 
 examples: setup
 	$(PY) -m ventriq_training.cohort.examples --out examples/recordings
+
+# The five-model comparison (default scale: about 45 minutes on 2 CPU cores) -> results/.
+experiment: setup
+	$(PY) -m ventriq_training.experiment --scale default --out results --work $(OUT)/experiment
+
+# Export the best model (model 5) to models/, with golden vectors, ONNX and the quantizer's sets.
+export: setup
+	$(PY) -m ventriq_training.export --checkpoint $(OUT)/experiment/models/model5.pt --out models --name ventriq-compact --sets-dir $(OUT)/sets
 
 clean:
 	rm -rf $(OUT) $(VENV)
