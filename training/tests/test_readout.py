@@ -156,3 +156,11 @@ def test_conformal_rank_and_clipping() -> None:
     q = conformal_quantiles(np.zeros((10, 1)), residuals, levels=(0.8, 0.95), targets=["t"])
     # ceil(11 * 0.8) = 9 -> 9th smallest; ceil(11 * 0.95) = 11 > 10 -> clipped to the maximum
     assert q == {"t": [9.0, 10.0]}
+
+
+def test_youden_needs_enough_positives() -> None:
+    y = np.zeros((200, 1), bool)
+    y[:3] = True  # three positives: too few for a meaningful cut
+    probs = np.where(y, 0.9, 0.1).astype(float)
+    assert choose_thresholds(probs, y)[0] == 0.5
+    assert 0.1 < choose_thresholds(probs, y, min_positives=3)[0] < 0.9

@@ -119,7 +119,7 @@ def build_config(ckpt: dict[str, Any], name: str) -> dict[str, Any]:
             },
         },
         "thresholds": thresholds,
-        "threshold_rule": "per disease, the probability maximising Youden's J (sensitivity + specificity - 1) on the validation split; 0.5 where validation lacks a class",
+        "threshold_rule": "per disease, the probability maximising Youden's J (sensitivity + specificity - 1) on the validation split; 0.5 where validation has fewer than 5 positives (or negatives)",
         "conformal": conformal,
         "conformal_rule": "split-conformal quantiles of |residual| on the validation split, rank ceil((n+1) level); interval = estimate +- q",
         "readout": {"ridge_alphas": ckpt["ridge"].get("alphas"), "logistic_Cs": ckpt["logistic"].get("Cs"), "notes": ckpt["logistic"].get("notes", {})},

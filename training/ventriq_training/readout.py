@@ -377,7 +377,12 @@ def _youden_threshold(probs: FloatArray, y: BoolArray) -> float:
     return float((levels[k - 1] + levels[k]) / 2.0)
 
 
-def choose_thresholds(val_probs: Any, val_y: Any, rule: str = "youden") -> FloatArray:
+MIN_POSITIVES_FOR_THRESHOLD = 5
+
+
+def choose_thresholds(
+    val_probs: Any, val_y: Any, rule: str = "youden", min_positives: int = MIN_POSITIVES_FOR_THRESHOLD
+) -> FloatArray:
     """Decision threshold per disease (predict positive when ``prob >= threshold``).
 
     Rule ``"youden"`` (the only one): among the cuts between consecutive distinct validation scores,
@@ -385,14 +390,23 @@ def choose_thresholds(val_probs: Any, val_y: Any, rule: str = "youden") -> Float
     threshold (the most specific cut). The threshold returned is the midpoint of the two distinct
     scores around that cut, so on perfectly separated data it lies strictly between the classes.
     Fallback: ``FALLBACK_THRESHOLD`` (0.5, the natural cut of a class-balanced logistic model) when
-    the validation labels of a disease hold one class or its scores are all equal.
+    the validation labels of a disease hold fewer than ``min_positives`` positives (or negatives):
+    a Youden cut on one or two cases is noise (it gave 0.000 for SCD with two validation positives),
+    or when its scores are all equal.
     """
     if rule != "youden":
         raise ValueError(f"unknown threshold rule {rule!r}; supported: 'youden'")
     probs, y = _matrix(val_probs, "val_probs"), _labels(val_y, "val_y")
     if probs.shape != y.shape:
         raise ValueError(f"val_probs and val_y shapes differ: {probs.shape} vs {y.shape}")
-    return np.array([_youden_threshold(probs[:, j], y[:, j]) for j in range(y.shape[1])], dtype=np.float64)
+    out = []
+    for j in range(y.shape[1]):
+        positives = int(y[:, j].sum())
+        if min(positives, len(y) - positives) < min_positives:
+            out.append(FALLBACK_THRESHOLD)
+        else:
+            out.append(_youden_threshold(probs[:, j], y[:, j]))
+    return np.array(out, dtype=np.float64)
 
 
 def conformal_quantiles(
