@@ -100,6 +100,16 @@ def _cosine(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def _optimise(opt: torch.optim.Optimizer, loss: Tensor, sched: torch.optim.lr_scheduler.LRScheduler | None = None) -> float:
+    """One optimisation step on ``loss``; returns its value."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return float(loss.item())
+
+
 def _batches(n: int, batch: int, rng: np.random.Generator) -> list[npt.NDArray[np.int64]]:
     order = rng.permutation(n)
     return [order[i : i + batch] for i in range(0, n - batch + 1, batch)]  # drop the ragged tail
@@ -120,11 +130,7 @@ def pretrain_mae(encoder: ECGViT, raw: npt.NDArray[np.float32], pre: PreprocessC
         for idx in _batches(len(raw), cfg.batch_size, rng):
             x = windows(raw[idx], encoder.cfg.window_samples, pre, rng).to(dev)
             loss, _, _ = mae(x, generator=gen)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+            losses.append(_optimise(opt, loss, sched))
         history.append(float(np.mean(losses)))
         log(f"mae epoch {epoch + 1}/{cfg.mae_epochs}: loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f} s)")
     encoder.to("cpu")
@@ -181,10 +187,7 @@ def pretrain_cmr(side: CMRSide, views: npt.NDArray[np.float32], cfg: TrainConfig
             v = torch.from_numpy(np.asarray(views[np.sort(idx)], dtype=np.float32)).to(dev)
             za, zb = side(_augment(v, gen)), side(_augment(v, gen))
             loss = torch.stack([clip_loss(a, b, cfg.temperature) for a, b in zip(za, zb)]).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(_optimise(opt, loss))
         log(f"cmr pretrain epoch {epoch + 1}/{cfg.cmr_pretrain_epochs}: loss {np.mean(losses):.4f}")
 
 
@@ -226,11 +229,7 @@ def train_contrastive(
             z_ecg = ecg_head(encoder(x))
             z_cmr = side(v)
             loss = tcl_loss(z_ecg, z_cmr[0], z_cmr[1], cfg.temperature) if model == 5 else clip_loss(z_ecg, z_cmr[0], cfg.temperature)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+            losses.append(_optimise(opt, loss, sched))
         history.append(float(np.mean(losses)))
         log(f"model {model} epoch {epoch + 1}/{cfg.cl_epochs}: loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f} s)")
     encoder.to("cpu").eval()
