@@ -51,7 +51,7 @@ def test_write_cohort_layout_and_manifest(small_cohort: tuple[CohortConfig, Path
     assert (out / "manifest.json").is_file() and (out / "subjects.csv").is_file()
     assert [s["start"] for s in manifest["shards"]] == [0, 20, 40]
     assert sorted(p.name for p in (out / "ecg").iterdir()) == ["shard_00000.npy", "shard_00001.npy", "shard_00002.npy"]
-    assert not list(out.rglob("*.tmp")), "temporary files left behind"
+    assert not list(out.rglob(".tmp-*")), "temporary files left behind"
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["n_subjects"] == 45 and sum(on_disk["split_sizes"].values()) == 45
     lines = (out / "subjects.csv").read_text().splitlines()

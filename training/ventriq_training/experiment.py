@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -26,6 +25,7 @@ import numpy.typing as npt
 import torch
 from tqdm import tqdm
 
+from ventriq_training.atomic import atomic_output, write_text_atomic
 from ventriq_training.cohort.cmr import CMRConfig
 from ventriq_training.cohort.dataset import CohortConfig, ShardedCohort, write_cohort
 from ventriq_training.metrics import evaluate, format_table, plot_results
@@ -155,9 +155,8 @@ def run(scale_name: str, out: Path, work: Path, seed: int, models: list[int]) ->
             "scale": scale_name,
             "split_sizes": {k: len(v) for k, v in idx.items()},
         }
-        tmp = work / "models" / f".model{model}.pt.tmp"
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, work / "models" / f"model{model}.pt")
+        with atomic_output(work / "models" / f"model{model}.pt") as tmp:
+            torch.save(checkpoint, tmp)
         log(f"{name}: mean R2 {metrics['mean_r2']['value']:.3f}; " + ", ".join(f"{t} {metrics[t]['value']:.3f}" for t in TARGETS))
 
     timings["total_s"] = time.perf_counter() - t_start
@@ -173,18 +172,12 @@ def run(scale_name: str, out: Path, work: Path, seed: int, models: list[int]) ->
         "torch": torch.__version__,
         "device": str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
     }
-    _write_atomic(out / "experiment.json", json.dumps(report, indent=2, allow_nan=True))
-    _write_atomic(out / "table.md", format_table(results) + "\n")
+    write_text_atomic(out / "experiment.json", json.dumps(report, indent=2, allow_nan=True))
+    write_text_atomic(out / "table.md", format_table(results) + "\n")
     plot_results(results, out / "figure.png")
     log(f"done in {timings['total_s']:.0f} s; table:\n{format_table(results)}")
     log_file.close()
     return report
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from ventriq_training.atomic import atomic_output, write_text_atomic
 from ventriq_training.cohort.dataset import CohortConfig, SyntheticCohort
 from ventriq_training.models.ecg_vit import ECGViT, ECGViTConfig
 from ventriq_training.preprocess import PreprocessConfig, coefficients, preprocess
@@ -141,9 +141,8 @@ def export_model(ckpt_path: Path, out: Path, name: str) -> Path:
     tensors.update(_heads_from_checkpoint(ckpt))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.safetensors"
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": json.dumps(config, allow_nan=True)})
-    _publish(tmp, path)
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": json.dumps(config, allow_nan=True)})
     return path
 
 
@@ -198,15 +197,14 @@ def export_golden(model_path: Path, out: Path) -> Path:
     tensors.update({f"stage.{k}": v.contiguous() for k, v in stages.items()})
     tensors.update({"output.regression": reg, "output.logits": logits, "output.probabilities": torch.sigmoid(logits)})
     path = out / f"{model_path.stem}.golden.safetensors"
-    tmp = path.with_name(path.name + ".tmp")
     meta = {
         "model": model_path.name,
         "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
         "records": json.dumps(names),
         "note": "input.raw_mv is the first window of each examples/recordings record; every other tensor is computed from it by the exported model in float32",
     }
-    save_file(tensors, str(tmp), metadata=meta)
-    _publish(tmp, path)
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 
@@ -214,15 +212,13 @@ def export_onnx(model_path: Path, out: Path) -> Path:
     model, config = load_exported(model_path)
     leads, window = len(config["window"]["leads"]), config["window"]["samples"]
     path = out / f"{model_path.stem}.onnx"
-    tmp = path.with_name(path.stem + ".tmp.onnx")
-    with warnings.catch_warnings():
+    with atomic_output(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
         torch.onnx.export(
             model, (torch.zeros(1, leads, window),), str(tmp), opset_version=17, dynamo=False,
             input_names=["ecg_preprocessed"], output_names=["embedding", "regression", "logits"],
             dynamic_axes={"ecg_preprocessed": {0: "batch"}, "embedding": {0: "batch"}, "regression": {0: "batch"}, "logits": {0: "batch"}},
         )
-    _publish(tmp, path)
     return path
 
 
@@ -248,18 +244,17 @@ def export_sets(model_path: Path, out: Path, n_calibration: int = 256, n_heldout
         }),
     ):
         path = out / fname
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"model": model_path.name, "phenotypes": json.dumps(list(PHENOTYPES)), "diseases": json.dumps(list(DISEASES))})
-        _publish(tmp, path)
+        with atomic_output(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"model": model_path.name, "phenotypes": json.dumps(list(PHENOTYPES)), "diseases": json.dumps(list(DISEASES))})
         written.append(path)
     return written
 
 
 def model_card(model_path: Path) -> str:
     """MODEL.md for an exported model, from the metadata in the file itself (never stale)."""
-    _, c = load_exported(model_path)
+    model, c = load_exported(model_path)
     a, m, data = c["architecture"], c["metrics"], c["training_data"]
-    params = sum(t.numel() for t in load_exported(model_path)[0].parameters())
+    params = sum(t.numel() for t in model.parameters())
 
     def cell(entry: dict[str, Any]) -> str:
         v, lo, hi = entry["value"], entry["ci_low"], entry["ci_high"]
@@ -315,12 +310,6 @@ The oracle ceiling of any ECG model on this cohort (mean R² of the three target
 """
 
 
-def _publish(tmp: Path, path: Path) -> None:
-    """Make a finished temporary file readable like any other output and move it into place."""
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ventriq_training.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, required=True, help="a model checkpoint written by the experiment")
@@ -335,9 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     print(export_golden(model_path, a.out))
     print(export_onnx(model_path, a.out))
     card = a.out / "MODEL.md"
-    tmp = card.with_name(card.name + ".tmp")
-    tmp.write_text(model_card(model_path))
-    _publish(tmp, card)
+    write_text_atomic(card, model_card(model_path))
     print(card)
     if a.sets_dir is not None:
         for path in export_sets(model_path, a.sets_dir):

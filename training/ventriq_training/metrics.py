@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import rankdata
 
+from ventriq_training.atomic import atomic_output
 from ventriq_training.records import DISEASES, TARGETS
 
 FloatArray = npt.NDArray[np.float64]
@@ -407,14 +407,6 @@ def plot_results(results: Mapping[str, Mapping[str, Mapping[str, Any]]], path: s
     fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.92))
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=100)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a figure is meant to be read by others
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     return out

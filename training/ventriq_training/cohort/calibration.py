@@ -25,16 +25,11 @@ import numpy.typing as npt
 from ventriq_training.cohort.cmr import CMRConfig, render_cine, views, voxel_phenotypes
 from ventriq_training.cohort.geometry import build_heart, phenotypes_from_heart
 from ventriq_training.cohort.physiology import resample_hidden, sample_latents
+from ventriq_training.metrics import r2_score
 from ventriq_training.records import LABEL_LV_BLOOD, LABEL_LV_MYOCARDIUM, LABEL_RV_BLOOD, PHENOTYPES, TARGETS
 
 F = npt.NDArray[np.floating[Any]]
 VIEW_NAMES: tuple[str, ...] = ("mid_ed", "mid_cine", "ed_stack", "cine_4d")
-
-
-def r2_score(y: F, pred: F) -> float:
-    """Coefficient of determination, 1 - SS_res / SS_tot."""
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - float(np.sum((y - pred) ** 2)) / max(ss_tot, 1e-12)
 
 
 def ecg_ceiling(seed: int, n: int, draws: int = 16, enrich: float = 1.0) -> dict[str, float]:

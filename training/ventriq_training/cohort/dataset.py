@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ventriq_training.atomic import atomic_output, write_text_atomic
 from ventriq_training.cohort.cmr import CMRConfig, render_cine, views, voxel_phenotypes
 from ventriq_training.cohort.ecg import ECGConfig, synthesize_subject
 from ventriq_training.cohort.geometry import Heart, build_heart, phenotypes_from_heart
@@ -179,16 +180,8 @@ def _generate_chunk(cfg_dict: dict[str, Any], start: int, stop: int, with_cmr: b
 
 
 def _save_npy_atomic(path: Path, array: npt.NDArray[Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
-    os.replace(tmp, path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_cohort(
@@ -255,7 +248,7 @@ def write_cohort(
     _save_npy_atomic(out / "diseases.npy", diseases)
     _save_npy_atomic(out / "split.npy", cohort.split)
     _save_npy_atomic(out / "es_frame.npy", es)
-    _write_text_atomic(out / "subjects.csv", _subjects_csv(cohort, labels))
+    write_text_atomic(out / "subjects.csv", _subjects_csv(cohort, labels))
     elapsed = time.perf_counter() - t0
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -274,7 +267,7 @@ def write_cohort(
         "ecg_cpu_seconds": round(float(cpu[0]), 2),
         "cmr_cpu_seconds": round(float(cpu[1]), 2),
     }
-    _write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=2))
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=2))
     return manifest
 
 

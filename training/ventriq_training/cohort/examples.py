@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ventriq_training.atomic import write_text_atomic
 from ventriq_training.cohort.dataset import CohortConfig, SyntheticCohort
 from ventriq_training.cohort.physiology import Latents
 from ventriq_training.cohort.wfdb_export import export_subjects
@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         (head,) = export_subjects(cohort, [i], a.out, prefix=f"{name}_")
         labels = cohort.labels(i)
         index.append({"record": head.stem, "kind": name, "subject_id": i, **{k: round(v, 2) for k, v in labels.phenotypes.as_dict().items()}})
-    tmp = a.out / "index.json.tmp"
-    tmp.write_text(json.dumps({"cohort": EXAMPLE_COHORT.to_dict(), "records": index}, indent=2) + "\n")
-    os.replace(tmp, a.out / "index.json")
+    write_text_atomic(a.out / "index.json", json.dumps({"cohort": EXAMPLE_COHORT.to_dict(), "records": index}, indent=2) + "\n")
     for row in index:
         print(f"{row['record']}: LVEF {row['lvef_pct']} %, RVEF {row['rvef_pct']} %, CO {row['co_l_min']} l/min")
     return 0

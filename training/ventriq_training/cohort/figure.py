@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ventriq_training.atomic import atomic_output  # noqa: E402
 from ventriq_training.cohort.dataset import CohortConfig, SyntheticCohort  # noqa: E402
 from ventriq_training.cohort.physiology import TERRITORIES  # noqa: E402
 from ventriq_training.records import LEADS  # noqa: E402
@@ -69,10 +69,9 @@ def subject_figure(cohort: SyntheticCohort, i: int, out: Path) -> Path:
         fontsize=10,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)
-    os.replace(tmp, out)
     return out
 
 

@@ -36,7 +36,6 @@ shape and values. The label file's affine is not compared with the image's, only
 
 from __future__ import annotations
 
-import os
 import zlib
 from pathlib import Path
 
@@ -46,6 +45,7 @@ import numpy.typing as npt
 from nibabel.filebasedimages import ImageFileError
 from nibabel.openers import ImageOpener
 
+from ventriq_training.atomic import atomic_output
 from ventriq_training.records import LABEL_LV_BLOOD, DataError, CineCMR
 
 _VALID_LABELS = (0, 1, 2, 3)
@@ -166,13 +166,8 @@ def _save(data: npt.NDArray[np.generic], affine: npt.NDArray[np.float64], path: 
     image.header.set_xyzt_units("mm", "sec")
     if dt is not None:
         image.header["pixdim"][4] = dt
-    # Keep the suffix (.nii.gz decides compression) on the temporary name.
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
+    with atomic_output(path) as tmp:  # keeps the suffix: .nii.gz decides compression
         nib.save(image, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _to_record_axes(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
