@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+// Ventriq: an edge inference runtime that reads a 12-lead ECG and estimates what a cardiac MRI
+// would have measured. Targets follow the data flow (docs/ARCHITECTURE.md):
+//   VentriqIO (readers) -> VentriqSignal (conditioning) -> VentriqEngine (arena, graph, kernels)
+//   -> Ventriq (scoring pipeline, results) -> ventriq (command line).
+// VentriqModel holds the file format, the config and integrity; CVentriqKernels the C inner loops.
+import PackageDescription
+
+let package = Package(
+    name: "Ventriq",
+    products: [
+        .library(name: "Ventriq", targets: ["Ventriq"]),
+        .executable(name: "ventriq", targets: ["VentriqCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        // C inner loops (float32 GEMM, LayerNorm, softmax, GELU): a portable scalar reference for
+        // every kernel plus SIMD versions picked once at run time. `vq_` prefix, no stable API.
+        .target(
+            name: "CVentriqKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-fast-math", "-ffp-contract=off"])]
+        ),
+        // Counts heap allocations of the whole process (glibc malloc interposition) so that tests
+        // and `ventriq bench` can prove the per-window path allocates nothing.
+        .target(name: "CVentriqAllocationCounter"),
+        // The model file: safetensors reader (memory-mapped, validated), config, SHA-256.
+        .target(
+            name: "VentriqModel",
+            dependencies: [
+                "VentriqSignal",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Signal conditioning: lead names, limb-lead derivation, resampling, the trainer's
+        // filter chain, per-lead quality.
+        .target(name: "VentriqSignal"),
+        // ECG readers: WFDB, CSV, NPY.
+        .target(name: "VentriqIO"),
+        // The fixed-memory engine: op graph of the encoder, arena planner, interpreter.
+        .target(name: "VentriqEngine", dependencies: ["CVentriqKernels", "VentriqModel"]),
+        // The scoring pipeline (record -> windows -> estimates) and result writers.
+        .target(
+            name: "Ventriq",
+            dependencies: [
+                "VentriqIO", "VentriqSignal", "VentriqModel", "VentriqEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "VentriqCLI",
+            dependencies: [
+                "Ventriq", "CVentriqAllocationCounter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .target(name: "VentriqTestSupport", path: "Tests/VentriqTestSupport"),
+        .testTarget(name: "VentriqKernelsTests", dependencies: ["CVentriqKernels", "VentriqTestSupport"]),
+        .testTarget(name: "VentriqModelTests", dependencies: ["VentriqModel", "VentriqTestSupport"]),
+        .testTarget(name: "VentriqSignalTests", dependencies: ["VentriqSignal", "VentriqTestSupport"]),
+        .testTarget(name: "VentriqIOTests", dependencies: ["VentriqIO", "VentriqTestSupport"]),
+        .testTarget(
+            name: "VentriqEngineTests",
+            dependencies: ["VentriqEngine", "CVentriqAllocationCounter", "VentriqTestSupport"]
+        ),
+        .testTarget(
+            name: "VentriqTests",
+            dependencies: ["Ventriq", "CVentriqAllocationCounter", "VentriqTestSupport"]
+        ),
+    ]
+)
