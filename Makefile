@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-training
 OUT := out
 
-.PHONY: setup demo test test-python typecheck cohort calibration figures examples experiment export clean
+.PHONY: setup build demo test test-swift test-kernels-aarch64 test-python typecheck bench cohort calibration figures examples experiment export clean
 
 setup: $(STAMP)
 
@@ -17,15 +17,30 @@ $(STAMP): training/pyproject.toml
 	touch $(STAMP)
 
 MODEL := models/ventriq-compact.safetensors
+VENTRIQ := .build/release/ventriq
+SAMPLE := examples/recordings/anterior_mi_00190.hea
 
-# The main job (until the Swift runtime lands): score the bundled sample recordings with the
-# default model (Python reference scorer), and plot a synthetic subject.
-demo: setup
-	$(PY) -m ventriq_training.score $(MODEL) examples/recordings/*.hea
-	$(PY) -m ventriq_training.cohort.figure --subject 2 --n 200 --out $(OUT)/demo-subject.png
-	@echo "demo: scored examples/recordings with $(MODEL); figure $(OUT)/demo-subject.png"
+# The Swift runtime in release mode (the command line `ventriq`).
+build:
+	swift build -c release --product ventriq
 
-test: setup test-python typecheck
+# The main job: score the bundled sample recording with the default model.
+demo: build
+	$(VENTRIQ) score $(SAMPLE) --model $(MODEL)
+
+test: setup test-swift test-kernels-aarch64 test-python typecheck
+
+# Swift tests; those that compare with Python (scipy, wfdb, the trainer) use the venv.
+test-swift: setup
+	VENTRIQ_PYTHON=$(CURDIR)/$(PY) swift test
+
+# The C kernels natively and, cross-compiled, under qemu-aarch64 (NEON).
+test-kernels-aarch64:
+	bash scripts/test-kernels-aarch64.sh
+
+# Latency, allocations, arena and RSS of the default model (a benchmark, not a test).
+bench: build
+	$(VENTRIQ) bench --model $(MODEL)
 
 test-python: setup
 	cd training && ../$(PY) -m pytest -q

@@ -5,7 +5,6 @@
 #if defined(__linux__) && defined(__GLIBC__)
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -15,14 +14,17 @@ extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 extern void *__libc_memalign(size_t alignment, size_t size);
 
-static atomic_int counting;
-static atomic_uint_fast64_t allocations;
-static atomic_uint_fast64_t bytes;
+// Per thread: a test or benchmark counts the allocations of the code it runs on its own thread,
+// undisturbed by other tests running in parallel. (Initial-exec TLS in the executable: reading it
+// never allocates, so it is safe inside malloc.)
+static __thread int counting __attribute__((tls_model("initial-exec")));
+static __thread uint64_t allocations __attribute__((tls_model("initial-exec")));
+static __thread uint64_t bytes __attribute__((tls_model("initial-exec")));
 
 static inline void count(size_t size) {
-    if (atomic_load_explicit(&counting, memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&bytes, size, memory_order_relaxed);
+    if (counting) {
+        allocations += 1;
+        bytes += size;
     }
 }
 
@@ -71,16 +73,16 @@ void *valloc(size_t size) {
 int vq_allocation_counter_available(void) { return 1; }
 
 void vq_allocation_counter_start(void) {
-    atomic_store(&allocations, 0);
-    atomic_store(&bytes, 0);
-    atomic_store(&counting, 1);
+    allocations = 0;
+    bytes = 0;
+    counting = 1;
 }
 
-void vq_allocation_counter_stop(void) { atomic_store(&counting, 0); }
+void vq_allocation_counter_stop(void) { counting = 0; }
 
-uint64_t vq_allocation_counter_allocations(void) { return atomic_load(&allocations); }
+uint64_t vq_allocation_counter_allocations(void) { return allocations; }
 
-uint64_t vq_allocation_counter_bytes(void) { return atomic_load(&bytes); }
+uint64_t vq_allocation_counter_bytes(void) { return bytes; }
 
 #else
 

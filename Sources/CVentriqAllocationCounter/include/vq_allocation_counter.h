@@ -17,14 +17,14 @@ extern "C" {
 /// 1 when the wrappers are active in this process (glibc on Linux), 0 when counting is unavailable.
 int vq_allocation_counter_available(void);
 
-/// Starts counting from zero (all threads).
+/// Starts counting from zero, on the calling thread only (other threads are not counted).
 void vq_allocation_counter_start(void);
 
-/// Stops counting; the totals stay readable.
+/// Stops counting on the calling thread; its totals stay readable.
 void vq_allocation_counter_stop(void);
 
 /// Allocation calls (malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign, valloc)
-/// counted since the last start.
+/// counted on the calling thread since its last start.
 uint64_t vq_allocation_counter_allocations(void);
 
 /// Bytes requested by those calls.

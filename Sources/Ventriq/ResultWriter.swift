@@ -1,0 +1,72 @@
+import Foundation
+
+/// Formats results as JSON lines or CSV rows. Output goes to a `TextSink`: standard output, or a
+/// file written atomically (temporary file beside it, then rename) so a reader never sees half
+/// a file.
+public enum ResultFormat: String, Sendable, CaseIterable {
+    case jsonl, csv
+}
+
+public struct ResultWriter: Sendable {
+    public let format: ResultFormat
+
+    public init(format: ResultFormat) { self.format = format }
+
+    /// The CSV header row for results of `model`'s targets and diseases (nil for JSON lines).
+    public func header(targets: [String], diseases: [String]) -> String? {
+        guard format == .csv else { return nil }
+        var cols = ["record", "source", "model", "model_sha256", "windows"]
+        for t in targets { cols += [t, "\(t)_unit", "\(t)_lo80", "\(t)_hi80", "\(t)_lo95", "\(t)_hi95"] }
+        for d in diseases { cols += ["p_\(d)", "flag_\(d)"] }
+        cols += ["flags", "quality"]
+        return cols.joined(separator: ",")
+    }
+
+    /// One line (without the newline).
+    public func line(_ result: ScoreResult) throws -> String {
+        switch format {
+        case .jsonl:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(result), as: UTF8.self)
+        case .csv:
+            var cells = [result.record, result.source, result.model.name, result.model.sha256, String(result.windows.count)]
+            for e in result.estimates {
+                cells += [format(e.value), e.unit, format(e.interval80[0]), format(e.interval80[1]),
+                          format(e.interval95[0]), format(e.interval95[1])]
+            }
+            for r in result.risks { cells += [format(r.probability), r.flagged ? "1" : "0"] }
+            cells.append(result.flags.joined(separator: ";"))
+            cells.append(result.quality.filter { $0.status != "ok" }.map { "\($0.lead):\($0.status)" }.joined(separator: ";"))
+            return cells.map(Self.csvEscape).joined(separator: ",")
+        }
+    }
+
+    private func format(_ v: Double) -> String { String(format: "%.6g", v) }
+
+    static func csvEscape(_ cell: String) -> String {
+        guard cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return cell }
+        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+/// Writes `contents` to `url` atomically: a temporary file in the same directory, flushed, then
+/// renamed over the target.
+public func writeFileAtomically(_ contents: String, to url: URL) throws {
+    let dir = url.deletingLastPathComponent()
+    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    do {
+        guard FileManager.default.createFile(atPath: tmp.path, contents: Data(contents.utf8)) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: tmp.path])
+        }
+        let handle = try FileHandle(forWritingTo: tmp)
+        try handle.synchronize()
+        try handle.close()
+        if rename(tmp.path, url.path) != 0 {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+        }
+    } catch {
+        try? FileManager.default.removeItem(at: tmp)
+        throw error
+    }
+}

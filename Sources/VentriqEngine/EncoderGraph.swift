@@ -1,0 +1,177 @@
+import VentriqModel
+
+/// The op sequence of one window through the ECG encoder and its heads, with symbolic tensors.
+///
+/// Built once from a model's config and tensor shapes (`EncoderGraph(model:)`); the interpreter
+/// turns it into a memory plan and then into ops over arena pointers. Every intermediate is its
+/// own tensor with its own lifetime; the planner decides which ones share bytes.
+///
+/// One window, for the compact model (T = 300 tokens, D = 96, 3 heads of 32, MLP 384):
+///
+///     input [12 x 2500] = [T x P] patches (lead-major, each lead's patches contiguous)
+///       -> linear (patch_embed.proj)            -> patches [T x D]      (stage patch_embed)
+///       -> + pos_embed                          -> x0
+///       -> block 0..depth-1: LN -> qkv -> attention (per head: softmax(Q K^T / sqrt(d)) V)
+///          -> proj -> + residual -> LN -> fc1 -> GELU -> fc2 -> + residual   (stage blocks.i)
+///       -> mean over tokens -> fc_norm          -> embedding [D]       (stage embedding)
+///       -> head.regression [targets], head.classification [diseases] -> sigmoid
+public struct EncoderGraph: Sendable {
+    /// An activation: `rows x cols` floats, row-major.
+    public struct Tensor: Sendable, Equatable {
+        public var name: String
+        public var rows: Int
+        public var cols: Int
+        public var count: Int { rows * cols }
+    }
+
+    /// A weight copied into the arena's persistent region at prepare time.
+    public struct Weight: Sendable, Equatable {
+        public enum Layout: Sendable, Equatable {
+            /// A Linear weight [out, in], packed for the GEMM microkernel.
+            case packedLinear(outFeatures: Int, inFeatures: Int)
+            /// Plain floats (biases, norms, positional embedding), `count` of them.
+            case plain(count: Int)
+        }
+        /// Tensor name in the model file.
+        public var name: String
+        public var layout: Layout
+        /// Shape the model file must have for this tensor.
+        public var shape: [Int]
+    }
+
+    /// One step. Indices refer to `tensors` and `weights`.
+    public enum Op: Sendable, Equatable {
+        /// y[rows, out] = x[rows, in] W^T + b
+        case linear(input: Int, weight: Int, bias: Int?, output: Int)
+        /// y = a + b (same shape)
+        case add(Int, Int, output: Int)
+        /// y = x + weight (a weight of x's shape, e.g. the positional embedding)
+        case addWeight(input: Int, weight: Int, output: Int)
+        case layerNorm(input: Int, gamma: Int, beta: Int, eps: Float, output: Int)
+        /// Multi-head self-attention on a [T, 3D] qkv tensor; `scores` is [T, T] scratch.
+        case attention(qkv: Int, heads: Int, scores: Int, output: Int)
+        /// In place.
+        case gelu(Int)
+        /// y[1, cols] = mean over rows of x
+        case meanRows(input: Int, output: Int)
+        /// y = 1 / (1 + exp(-x))
+        case sigmoid(input: Int, output: Int)
+
+        /// Tensors this op reads and writes (for lifetimes).
+        var tensorsUsed: [Int] {
+            switch self {
+            case .linear(let i, _, _, let o), .addWeight(let i, _, let o), .layerNorm(let i, _, _, _, let o),
+                 .meanRows(let i, let o), .sigmoid(let i, let o):
+                return [i, o]
+            case .add(let a, let b, let o): return [a, b, o]
+            case .attention(let q, _, let s, let o): return [q, s, o]
+            case .gelu(let x): return [x]
+            }
+        }
+    }
+
+    public private(set) var tensors: [Tensor] = []
+    public private(set) var weights: [Weight] = []
+    public private(set) var ops: [Op] = []
+    /// After op `ops[step]` runs, tensor `tensor` holds the named stage (golden-vector names).
+    public private(set) var stages: [(name: String, step: Int, tensor: Int)] = []
+
+    public let input: Int
+    public private(set) var embedding = 0
+    public private(set) var regression = 0
+    public private(set) var logits = 0
+    public private(set) var probabilities = 0
+    public let config: ModelConfig.Architecture
+    public let targetCount: Int
+    public let diseaseCount: Int
+
+    public init(config model: ModelConfig) {
+        let a = model.architecture
+        config = a
+        targetCount = model.targets.count
+        diseaseCount = model.diseases.count
+        let (t, d, p, h) = (a.nTokens, a.embedDim, a.patchSize, a.mlpHidden)
+        let eps = Float(a.normEps)
+        input = 0
+        tensors.append(Tensor(name: "input", rows: t, cols: p))
+
+        var x = addLinear("patch_embed.proj", input: input, rows: t, inFeatures: p, outFeatures: d,
+                          weightShape: [d, 1, 1, p], output: "patch_embed")
+        markStage("patch_embed", x)
+        let pos = addWeight("pos_embed", .plain(count: t * d), shape: [1, t, d])
+        x = append(.addWeight(input: x, weight: pos, output: newTensor("tokens", t, d)))
+
+        for b in 0..<a.depth {
+            let n = "blocks.\(b)"
+            let ln1 = addLayerNorm("\(n).norm1", input: x, rows: t, cols: d, eps: eps)
+            let qkv = addLinear("\(n).attn.qkv", input: ln1, rows: t, inFeatures: d, outFeatures: 3 * d, bias: a.qkvBias)
+            let scores = newTensor("\(n).attn.scores", t, t)
+            let attn = append(.attention(qkv: qkv, heads: a.numHeads, scores: scores, output: newTensor("\(n).attn.out", t, d)))
+            let proj = addLinear("\(n).attn.proj", input: attn, rows: t, inFeatures: d, outFeatures: d)
+            let mid = append(.add(x, proj, output: newTensor("\(n).residual1", t, d)))
+            let ln2 = addLayerNorm("\(n).norm2", input: mid, rows: t, cols: d, eps: eps)
+            let fc1 = addLinear("\(n).mlp.fc1", input: ln2, rows: t, inFeatures: d, outFeatures: h)
+            ops.append(.gelu(fc1))
+            let fc2 = addLinear("\(n).mlp.fc2", input: fc1, rows: t, inFeatures: h, outFeatures: d)
+            x = append(.add(mid, fc2, output: newTensor("\(n).out", t, d)))
+            markStage(n, x)
+        }
+        let pooled = append(.meanRows(input: x, output: newTensor("pooled", 1, d)))
+        embedding = addLayerNorm("fc_norm", input: pooled, rows: 1, cols: d, eps: eps)
+        markStage("embedding", embedding)
+        regression = addLinear("head.regression", input: embedding, rows: 1, inFeatures: d, outFeatures: targetCount)
+        logits = addLinear("head.classification", input: embedding, rows: 1, inFeatures: d, outFeatures: diseaseCount)
+        probabilities = append(.sigmoid(input: logits, output: newTensor("probabilities", 1, diseaseCount)))
+    }
+
+    /// Multiply-accumulates of one window (GEMMs only), for throughput figures.
+    public var macsPerWindow: Int {
+        ops.reduce(0) { total, op in
+            switch op {
+            case .linear(let i, let w, _, _):
+                guard case .packedLinear(let out, let inp) = weights[w].layout else { return total }
+                return total + tensors[i].rows * out * inp
+            case .attention(let q, _, let s, _):
+                let (t, d) = (tensors[s].rows, tensors[q].cols / 3)
+                return total + 2 * t * t * d
+            default: return total
+            }
+        }
+    }
+
+    // MARK: building
+
+    private mutating func newTensor(_ name: String, _ rows: Int, _ cols: Int) -> Int {
+        tensors.append(Tensor(name: name, rows: rows, cols: cols))
+        return tensors.count - 1
+    }
+
+    private mutating func addWeight(_ name: String, _ layout: Weight.Layout, shape: [Int]) -> Int {
+        weights.append(Weight(name: name, layout: layout, shape: shape))
+        return weights.count - 1
+    }
+
+    /// Appends an op and returns the tensor it writes.
+    private mutating func append(_ op: Op) -> Int {
+        ops.append(op)
+        return op.tensorsUsed.last!
+    }
+
+    private mutating func markStage(_ name: String, _ tensor: Int) {
+        stages.append((name: name, step: ops.count - 1, tensor: tensor))
+    }
+
+    private mutating func addLinear(_ prefix: String, input: Int, rows: Int, inFeatures: Int, outFeatures: Int,
+                                    weightShape: [Int]? = nil, output: String? = nil, bias: Bool = true) -> Int {
+        let w = addWeight("\(prefix).weight", .packedLinear(outFeatures: outFeatures, inFeatures: inFeatures),
+                          shape: weightShape ?? [outFeatures, inFeatures])
+        let b = bias ? addWeight("\(prefix).bias", .plain(count: outFeatures), shape: [outFeatures]) : nil
+        return append(.linear(input: input, weight: w, bias: b, output: newTensor(output ?? prefix, rows, outFeatures)))
+    }
+
+    private mutating func addLayerNorm(_ prefix: String, input: Int, rows: Int, cols: Int, eps: Float) -> Int {
+        let g = addWeight("\(prefix).weight", .plain(count: cols), shape: [cols])
+        let b = addWeight("\(prefix).bias", .plain(count: cols), shape: [cols])
+        return append(.layerNorm(input: input, gamma: g, beta: b, eps: eps, output: newTensor(prefix, rows, cols)))
+    }
+}

@@ -1,0 +1,212 @@
+import CVentriqKernels
+import VentriqModel
+
+/// Runs one model on one window at a time, in fixed memory.
+///
+/// Lifecycle (as TensorFlow Lite Micro's interpreter): `init(model:)` builds the op graph and
+/// checks every weight's shape against the model file; `prepare()` plans all intermediates into
+/// one arena, allocates it once and packs the weights into its persistent tail; `invoke()` runs
+/// the ops over arena pointers and performs no heap allocation. Calling `invoke` before
+/// `prepare` throws.
+///
+/// Final class, not thread-safe: use one interpreter per thread. It keeps the model alive; the
+/// buffers handed to `withInput`, `withOutputs` and stage observers are views into the arena,
+/// valid only inside the closure.
+public final class Interpreter {
+    public let model: Model
+    public let graph: EncoderGraph
+    public let strategy: MemoryPlanner.Strategy
+    public private(set) var plan: MemoryPlanner.Plan?
+    private var arena: Arena?
+    private var resolved: [ResolvedOp] = []
+    private var stageViews: [(name: String, view: UnsafeBufferPointer<Float>)?] = []
+    private var views = Views()
+
+    /// - Parameter strategy: `.greedy` (default) shares bytes between intermediates whose
+    ///   lifetimes do not meet; `.linear` gives each its own (for comparison).
+    public init(model: Model, strategy: MemoryPlanner.Strategy = .greedy) throws {
+        self.model = model
+        self.strategy = strategy
+        graph = EncoderGraph(config: model.config)
+        for w in graph.weights {
+            let info = try model.file.info(w.name)
+            guard info.shape == w.shape else {
+                throw EngineError.weightShape(file: model.url.path, tensor: w.name, expected: w.shape, found: info.shape)
+            }
+        }
+    }
+
+    /// Convenience: `init(model:)` then `prepare()`.
+    public static func prepared(model: Model, strategy: MemoryPlanner.Strategy = .greedy) throws -> Interpreter {
+        let interpreter = try Interpreter(model: model, strategy: strategy)
+        try interpreter.prepare()
+        return interpreter
+    }
+
+    public var isPrepared: Bool { arena != nil }
+
+    /// Plans the arena, allocates it (once) and packs the weights. Idempotent.
+    public func prepare() throws {
+        guard arena == nil else { return }
+        var planner = MemoryPlanner(alignment: 64)
+        var first = [Int](repeating: Int.max, count: graph.tensors.count)
+        var last = [Int](repeating: -1, count: graph.tensors.count)
+        first[graph.input] = 0  // written by the caller before step 0
+        for (step, op) in graph.ops.enumerated() {
+            for t in op.tensorsUsed {
+                first[t] = min(first[t], step)
+                last[t] = max(last[t], step)
+            }
+        }
+        // Outputs stay readable after invoke returns.
+        let end = graph.ops.count
+        for t in [graph.embedding, graph.regression, graph.logits, graph.probabilities] { last[t] = end }
+        for (i, t) in graph.tensors.enumerated() {
+            planner.addBuffer(name: t.name, bytes: t.count * MemoryLayout<Float>.size, firstUse: first[i], lastUse: last[i])
+        }
+        let plan = planner.plan(strategy)
+        if let (a, b) = plan.firstConflict() {
+            throw EngineError.planConflict(a, b)
+        }
+
+        // Persistent region: weights in graph order.
+        var persistent = PersistentAllocator(alignment: 64)
+        var weightOffsets: [Int] = []
+        for w in graph.weights {
+            switch w.layout {
+            case .packedLinear(let n, let k):
+                weightOffsets.append(persistent.reserve(floats: vq_sgemm_packed_size(Int32(n), Int32(k))))
+            case .plain(let count):
+                weightOffsets.append(persistent.reserve(floats: count))
+            }
+        }
+        let arena = Arena(activationBytes: plan.arenaBytes, persistentBytes: persistent.used)
+        var weightPointers: [UnsafeMutablePointer<Float>] = []
+        for (w, offset) in zip(graph.weights, weightOffsets) {
+            let values = try model.file.floats(w.name, expectedShape: w.shape)
+            switch w.layout {
+            case .packedLinear(let n, let k):
+                let dst = arena.floats(at: plan.arenaBytes + offset, count: vq_sgemm_packed_size(Int32(n), Int32(k)))
+                values.withUnsafeBufferPointer { vq_sgemm_pack($0.baseAddress, Int32(n), Int32(k), dst.baseAddress) }
+                weightPointers.append(dst.baseAddress!)
+            case .plain(let count):
+                let dst = arena.floats(at: plan.arenaBytes + offset, count: count)
+                _ = dst.initialize(from: values)
+                weightPointers.append(dst.baseAddress!)
+            }
+        }
+        let tensorPointers = graph.tensors.indices.map { i in
+            arena.floats(at: plan.offsets[i], count: graph.tensors[i].count).baseAddress!
+        }
+        resolved = graph.ops.map { ResolvedOp($0, graph: graph, tensors: tensorPointers, weights: weightPointers) }
+        stageViews = graph.ops.indices.map { _ in nil }
+        for stage in graph.stages {
+            let t = graph.tensors[stage.tensor]
+            stageViews[stage.step] = (stage.name, UnsafeBufferPointer(start: tensorPointers[stage.tensor], count: t.count))
+        }
+        func view(_ t: Int) -> UnsafeMutableBufferPointer<Float> {
+            UnsafeMutableBufferPointer(start: tensorPointers[t], count: graph.tensors[t].count)
+        }
+        views = Views(input: view(graph.input), embedding: view(graph.embedding), regression: view(graph.regression),
+                      logits: view(graph.logits), probabilities: view(graph.probabilities))
+        self.plan = plan
+        self.arena = arena
+    }
+
+    /// Bytes of the planned activation region, its lower bound, the weights region, and what a
+    /// plan without sharing would need. Nil before `prepare`.
+    public var memory: MemoryReport? {
+        guard let plan, let arena else { return nil }
+        var linear = MemoryPlanner(alignment: plan.alignment)
+        for b in plan.buffers { linear.addBuffer(name: b.name, bytes: b.bytes, firstUse: b.firstUse, lastUse: b.lastUse) }
+        return MemoryReport(activationBytes: plan.arenaBytes, lowerBoundBytes: plan.lowerBoundBytes,
+                            unsharedBytes: linear.plan(.linear).arenaBytes, weightBytes: arena.persistentBytes)
+    }
+
+    /// The model's input for one window, in the arena: leads x samples, row-major (lead-major),
+    /// preprocessed. Write into it, then call `invoke()`.
+    public func withInput<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) throws -> R {
+        guard isPrepared else { throw EngineError.notPrepared }
+        return try body(views.input)
+    }
+
+    /// Copies a preprocessed window (leads x samples, lead-major) into the arena and runs it.
+    public func invoke(_ window: UnsafeBufferPointer<Float>) throws {
+        guard isPrepared else { throw EngineError.notPrepared }
+        guard window.count == views.input.count else {
+            throw EngineError.inputSize(expected: views.input.count, found: window.count)
+        }
+        _ = views.input.update(fromContentsOf: window)
+        try invoke()
+    }
+
+    /// Runs the window already written with `withInput`. No heap allocation.
+    /// - Parameter stageObserver: called after each named stage (patch_embed, blocks.N, embedding)
+    ///   with a view of its values; for parity tests and debugging.
+    public func invoke(stageObserver: ((String, UnsafeBufferPointer<Float>) -> Void)? = nil) throws {
+        guard isPrepared else { throw EngineError.notPrepared }
+        for step in resolved.indices {
+            resolved[step].run()
+            if let stageObserver, let stage = stageViews[step] { stageObserver(stage.name, stage.view) }
+        }
+    }
+
+    /// The last window's outputs, valid inside `body` until the next `invoke`.
+    public func withOutputs<R>(_ body: (InterpreterOutputs) throws -> R) throws -> R {
+        guard isPrepared else { throw EngineError.notPrepared }
+        return try body(InterpreterOutputs(
+            embedding: UnsafeBufferPointer(views.embedding), regression: UnsafeBufferPointer(views.regression),
+            logits: UnsafeBufferPointer(views.logits), probabilities: UnsafeBufferPointer(views.probabilities)))
+    }
+
+    private struct Views {
+        var input = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+        var embedding = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+        var regression = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+        var logits = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+        var probabilities = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    }
+}
+
+/// Views of one window's outputs in the arena (valid only inside `withOutputs`).
+public struct InterpreterOutputs {
+    /// The ECG embedding (`fc_norm` of the mean token), `embed_dim` values.
+    public let embedding: UnsafeBufferPointer<Float>
+    /// Regression head outputs in the targets' units, in `config.targets` order.
+    public let regression: UnsafeBufferPointer<Float>
+    /// Classification logits, in `config.diseases` order.
+    public let logits: UnsafeBufferPointer<Float>
+    /// sigmoid(logits).
+    public let probabilities: UnsafeBufferPointer<Float>
+}
+
+/// The engine's memory, in bytes.
+public struct MemoryReport: Sendable, Equatable {
+    /// Planned activation region (intermediates sharing bytes where lifetimes allow).
+    public var activationBytes: Int
+    /// Largest total size of intermediates alive at the same step: no plan can use less.
+    public var lowerBoundBytes: Int
+    /// What the activations would take with no sharing at all.
+    public var unsharedBytes: Int
+    /// Packed weights, norms, biases and the positional embedding.
+    public var weightBytes: Int
+    /// The whole arena (activations + weights), allocated once at prepare.
+    public var arenaBytes: Int { activationBytes + weightBytes }
+}
+
+public enum EngineError: Error, Equatable, CustomStringConvertible {
+    case notPrepared
+    case inputSize(expected: Int, found: Int)
+    case weightShape(file: String, tensor: String, expected: [Int], found: [Int])
+    case planConflict(String, String)
+
+    public var description: String {
+        switch self {
+        case .notPrepared: return "interpreter used before prepare()"
+        case .inputSize(let e, let f): return "window has \(f) values; the model takes \(e) (leads x samples)"
+        case .weightShape(let file, let t, let e, let f):
+            return "\(file): tensor '\(t)' has shape \(f); the config's architecture needs \(e)"
+        case .planConflict(let a, let b): return "memory plan places live buffers '\(a)' and '\(b)' on the same bytes"
+        }
+    }
+}

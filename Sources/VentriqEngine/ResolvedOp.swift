@@ -1,0 +1,80 @@
+import CVentriqKernels
+import Foundation
+
+/// An op of `EncoderGraph` bound to arena pointers at prepare time: running it is a kernel call
+/// with no lookups, no reference counting and no allocation.
+struct ResolvedOp {
+    typealias In = UnsafePointer<Float>
+    typealias Out = UnsafeMutablePointer<Float>
+
+    enum Kind {
+        case linear(x: In, rows: Int32, inFeatures: Int32, outFeatures: Int32, packed: In, bias: In?, y: Out)
+        case add(a: In, b: In, y: Out, count: Int32)
+        case layerNorm(x: In, rows: Int32, cols: Int32, gamma: In, beta: In, eps: Float, y: Out)
+        case attention(qkv: In, tokens: Int32, width: Int32, heads: Int32, scores: Out, y: Out)
+        case gelu(x: Out, count: Int32)
+        case meanRows(x: In, rows: Int32, cols: Int32, y: Out)
+        case sigmoid(x: In, y: Out, count: Int)
+    }
+
+    let kind: Kind
+
+    init(_ op: EncoderGraph.Op, graph: EncoderGraph, tensors: [Out], weights: [Out]) {
+        func dims(_ t: Int) -> (Int32, Int32) { (Int32(graph.tensors[t].rows), Int32(graph.tensors[t].cols)) }
+        switch op {
+        case .linear(let i, let w, let b, let o):
+            let (rows, k) = dims(i)
+            kind = .linear(x: In(tensors[i]), rows: rows, inFeatures: k, outFeatures: dims(o).1,
+                           packed: In(weights[w]), bias: b.map { In(weights[$0]) }, y: tensors[o])
+        case .add(let a, let b, let o):
+            kind = .add(a: In(tensors[a]), b: In(tensors[b]), y: tensors[o], count: Int32(graph.tensors[o].count))
+        case .addWeight(let i, let w, let o):
+            kind = .add(a: In(tensors[i]), b: In(weights[w]), y: tensors[o], count: Int32(graph.tensors[o].count))
+        case .layerNorm(let i, let g, let b, let eps, let o):
+            let (rows, cols) = dims(i)
+            kind = .layerNorm(x: In(tensors[i]), rows: rows, cols: cols, gamma: In(weights[g]), beta: In(weights[b]), eps: eps, y: tensors[o])
+        case .attention(let q, let heads, let s, let o):
+            let (tokens, width) = dims(o)
+            kind = .attention(qkv: In(tensors[q]), tokens: tokens, width: width, heads: Int32(heads), scores: tensors[s], y: tensors[o])
+        case .gelu(let x):
+            kind = .gelu(x: tensors[x], count: Int32(graph.tensors[x].count))
+        case .meanRows(let i, let o):
+            let (rows, cols) = dims(i)
+            kind = .meanRows(x: In(tensors[i]), rows: rows, cols: cols, y: tensors[o])
+        case .sigmoid(let i, let o):
+            kind = .sigmoid(x: In(tensors[i]), y: tensors[o], count: graph.tensors[o].count)
+        }
+    }
+
+    @inline(__always)
+    func run() {
+        switch kind {
+        case .linear(let x, let rows, let k, let n, let packed, let bias, let y):
+            vq_sgemm_packed(rows, n, k, x, k, packed, bias, y, n)
+        case .add(let a, let b, let y, let count):
+            vq_add(count, a, b, y)
+        case .layerNorm(let x, let rows, let cols, let gamma, let beta, let eps, let y):
+            vq_layernorm(rows, cols, x, cols, gamma, beta, eps, y, cols)
+        case .attention(let qkv, let t, let d, let heads, let scores, let y):
+            // Per head h: scores = (Q_h K_h^T) / sqrt(head_dim); softmax over keys; y_h = scores V_h.
+            // Q, K and V are column slices of the [T, 3D] qkv rows (timm's reshape order).
+            let hd = d / heads
+            let ld = 3 * d
+            let scale = Float(1.0 / Double(hd).squareRoot())
+            for h in 0..<heads {
+                let q = qkv + Int(h * hd)
+                let k = qkv + Int(d + h * hd)
+                let v = qkv + Int(2 * d + h * hd)
+                vq_sgemm_nt(t, t, hd, q, ld, k, ld, scale, scores, t)
+                vq_softmax_rows(t, t, scores, t)
+                vq_sgemm_nn(t, hd, t, In(scores), t, v, ld, y + Int(h * hd), d)
+            }
+        case .gelu(let x, let count):
+            vq_gelu_erf(count, x)
+        case .meanRows(let x, let rows, let cols, let y):
+            vq_mean_rows(rows, cols, x, cols, y)
+        case .sigmoid(let x, let y, let count):
+            for i in 0..<count { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+
+/// A loaded model: the memory-mapped weights file, its decoded config and its SHA-256.
+///
+/// Final class: owns the mapping (through `file`) for its lifetime. Loading maps the file,
+/// validates the safetensors header, decodes and checks the config, and hashes the file once
+/// (`sha256`, lowercase hex, reported with every result). Nothing is copied until the engine
+/// asks for a tensor.
+public final class Model: Sendable {
+    /// The `format` metadata value of a float model written by the trainer.
+    public static let floatFormat = "ventriq-float"
+    public static let supportedFormatVersion = "1"
+
+    public let url: URL
+    public let file: SafeTensorsFile
+    public let config: ModelConfig
+    /// Lowercase hex SHA-256 of the whole file.
+    public let sha256: String
+    /// The metadata's `format` ("ventriq-float").
+    public let format: String
+    /// The raw config JSON, as stored (for `ventriq inspect`).
+    public let configJSON: String
+
+    public init(contentsOf url: URL) throws {
+        let file = try SafeTensorsFile(contentsOf: url)
+        let path = url.path
+        guard let format = file.metadata["format"] else {
+            throw ModelConfigError(file: path, field: "__metadata__.format", problem: "missing: not a Ventriq model file")
+        }
+        guard format == Self.floatFormat else {
+            throw ModelConfigError(file: path, field: "__metadata__.format", problem: "expected \"\(Self.floatFormat)\", found \"\(format)\"")
+        }
+        guard let version = file.metadata["format_version"], version == Self.supportedFormatVersion else {
+            throw ModelConfigError(
+                file: path, field: "__metadata__.format_version",
+                problem: "expected \"\(Self.supportedFormatVersion)\", found \(file.metadata["format_version"].map { "\"\($0)\"" } ?? "nothing")")
+        }
+        guard let json = file.metadata["config"] else {
+            throw ModelConfigError(file: path, field: "__metadata__.config", problem: "missing")
+        }
+        self.url = url
+        self.file = file
+        self.format = format
+        self.configJSON = json
+        self.config = try ModelConfig.decode(json: json, file: path)
+        self.sha256 = file.sha256()
+    }
+}
