@@ -306,4 +306,27 @@ import VentriqTestSupport
         #expect(file.metadata == ["k": "v"])
         #expect(try file.info("a").byteRange == (8 + header.utf8.count + 2) ..< (8 + header.utf8.count + 3))
     }
+
+    #if os(Linux)
+    /// The mapping lives exactly as long as the object, and a rejected file leaves no mapping.
+    @Test func mappingIsReleased() throws {
+        func isMapped(_ url: URL) throws -> Bool {
+            // Read to the end: /proc files report size 0, so a size-based read may stop early.
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/maps"))
+            defer { try? handle.close() }
+            return String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self).contains(url.path)
+        }
+        let url = try writeTemporaryFile(safetensorsBytes(header: #"{"w":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}"#, data: [1, 2, 3]))
+        do {
+            let file = try SafeTensorsFile(contentsOf: url)
+            #expect(try isMapped(url))
+            #expect(try file.uint8s("w") == [1, 2, 3])
+        }
+        #expect(try !isMapped(url))
+
+        let bad = try writeTemporaryFile(safetensorsBytes(header: #"{"w":{"dtype":"U8","shape":[4],"data_offsets":[0,3]}}"#, data: [1, 2, 3]))
+        #expect(throws: ModelFileError.self) { try SafeTensorsFile(contentsOf: bad) }
+        #expect(try !isMapped(bad))
+    }
+    #endif
 }
