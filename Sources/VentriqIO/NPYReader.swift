@@ -13,8 +13,8 @@ enum NPYReader {
         let data = try readFile(url)
         let header = try NPYHeader(data, path: path)
         let (leads, samples) = header.dimensions(layout: options.layout)
-        let names = try leadNames(options, leads: leads, path: path)
         let rate = try samplingRate(options, path: path)
+        let names = try leadNames(options, leads: leads, path: path)
         guard let unit = VoltageUnit(options.unit) else {
             throw RecordingError.unknownUnit(path: path, line: nil, channel: "all leads", unit: options.unit)
         }
@@ -44,8 +44,8 @@ enum NPYReader {
         let path = url.path
         let header = try NPYHeader(try readFile(url), path: path)
         let (leads, samples) = header.dimensions(layout: options.layout)
-        let names = try leadNames(options, leads: leads, path: path)
         let rate = try samplingRate(options, path: path)
+        let names = try leadNames(options, leads: leads, path: path)
         return RecordingInfo(
             format: .npy, name: url.deletingPathExtension().lastPathComponent, paths: [path], samplingRateHz: rate,
             sampleCount: samples, channels: names.map { ChannelInfo(name: $0, unit: options.unit) },
