@@ -82,8 +82,9 @@ public enum RecordingError: Error, CustomStringConvertible, Equatable, Sendable 
             return "\(path): line \(line): unknown signal format '\(format)'; supported formats: "
                 + supported.map(String.init).joined(separator: ", ")
         case .truncated(let path, let offset, let start, let expected, let what):
+            let (end, overflow) = start.addingReportingOverflow(expected)
             return "\(path): data ends at byte offset \(offset), but \(what) needs \(expected) bytes from byte "
-                + "offset \(start) (through byte offset \(start + expected))"
+                + "offset \(start)" + (overflow ? "" : " (through byte offset \(end))")
         case .checksumMismatch(let path, let line, let channel, let expected, let computed):
             return "\(path): line \(line): checksum mismatch for signal '\(channel)': header says \(expected), "
                 + "samples sum to \(computed) (mod 65536)"

@@ -47,6 +47,8 @@ struct WFDBHeader: Sendable, Equatable {
     static let defaultSamplingRateHz = 250.0
     /// WFDB's default ADC gain when a signal line gives none (or 0).
     static let defaultGain = 200.0
+    static let maxSamplesPerFrame = 1 << 20
+    static let maxSkew = Int(Int32.max)
 
     /// Parses header text; `path` is only used in errors.
     init(text: String, path: String) throws {
@@ -114,7 +116,7 @@ struct WFDBHeader: Sendable, Equatable {
         baseDate = fields.next().map(String.init)
 
         var signals: [WFDBSignalSpec] = []
-        signals.reserveCapacity(signalCount)
+        signals.reserveCapacity(min(signalCount, lines.count))
         for index in 0..<signalCount {
             guard index + 1 < lines.count else {
                 throw RecordingError.missingSignalLines(path: path, line: lines[lines.count - 1].number + 1,
@@ -169,7 +171,11 @@ struct WFDBHeader: Sendable, Equatable {
             }
             rest = rest[digits.endIndex...]
         }
-        guard samplesPerFrame >= 1 else { throw fail("at least 1 sample per frame", formatField) }
+        // Bounds keep frame arithmetic far from overflow; real records use a few samples per frame.
+        guard (1...Self.maxSamplesPerFrame).contains(samplesPerFrame) else {
+            throw fail("1 to \(Self.maxSamplesPerFrame) samples per frame", formatField)
+        }
+        guard skew <= Self.maxSkew else { throw fail("a skew of at most \(Self.maxSkew) frames", formatField) }
 
         // gain[(baseline)][/units]
         var gain = defaultGain, baseline: Int?, unit = "mV"

@@ -25,10 +25,14 @@ enum WFDBReader {
         for group in groups {
             let data = try readFile(group.url)
             let frameWidth = group.members.reduce(0) { $0 + header.signals[$1].samplesPerFrame }
-            let flatCount = sampleCount * frameWidth
-            let needed = group.format.byteCount(samples: flatCount)
-            guard data.count >= group.byteOffset + needed else {
+            let (flatCount, overflow) = sampleCount.multipliedReportingOverflow(by: frameWidth)
+            let available = data.count - min(group.byteOffset, data.count)
+            // Every format takes at least a byte per sample, so this bound comes before any
+            // arithmetic or allocation that a huge header value could overflow.
+            guard !overflow, flatCount <= available,
+                  group.format.byteCount(samples: flatCount) <= available else {
                 let what = "\(group.members.count) signal(s) x \(sampleCount) frames in format \(group.format.rawValue)"
+                let needed = overflow || flatCount > Int.max / 4 ? Int.max : group.format.byteCount(samples: flatCount)
                 throw RecordingError.truncated(path: group.url.path, byteOffset: data.count,
                                                dataStart: group.byteOffset, expectedBytes: needed, what: what)
             }
@@ -54,7 +58,7 @@ enum WFDBReader {
                                     frames: sampleCount).checksum()
                     }
                     // The header may write the sum signed or unsigned: compare modulo 2^16.
-                    if (expected - computed) & 0xFFFF != 0 {
+                    if expected & 0xFFFF != computed {
                         throw RecordingError.checksumMismatch(path: headerPath, line: spec.line, channel: spec.name,
                                                               expected: expected, computed: computed)
                     }
@@ -214,11 +218,11 @@ private struct FrameColumn {
         let sentinel = invalid.map(Int64.init) ?? Int64.max
         return [Float](unsafeUninitializedCapacity: frames) { out, initialized in
             for frame in 0..<frames {
-                let source = frame + skew
-                guard source < frames else {
+                guard skew < frames - frame else {
                     out[frame] = .nan
                     continue
                 }
+                let source = frame + skew
                 let base = source * frameWidth + column
                 let digital: Int64
                 if width == 1 {

@@ -151,4 +151,44 @@ import VentriqTestSupport
         #expect(samples.allSatisfy { $0 == samples[0] })
         #expect(samples[0][0] == Float((Double(-300) - 7) / 3.3 / 1000))
     }
+
+    @Test func hostileNumbersGiveErrorsNotCrashes() throws {
+        let huge = "9223372036854775807"
+        for header in [
+            "r 2 500 \(huge)\nr.dat 16\nr.dat 16\n",
+            "r 2 500 4611686018427387904\nr.dat 16\nr.dat 16\n",
+            "r 2 500 10\nr.dat 16+\(huge)\nr.dat 16\n",
+        ] {
+            let url = try record(header)
+            guard case .truncated = recordingError({ _ = try RecordingReader.read(url) }) else {
+                Issue.record("\(header): expected a truncated error")
+                continue
+            }
+            _ = try? RecordingReader.info(url)  // header facts only: must not crash either
+        }
+        for header in ["r 2 500 10\nr.dat 16x\(huge)\nr.dat 16\n", "r 2 500 10\nr.dat 16:\(huge)\nr.dat 16\n",
+                       "r \(huge) 500 10\nr.dat 16\n"] {
+            let url = try record(header)
+            let error = recordingError { _ = try RecordingReader.read(url) }
+            #expect(error != nil, "\(header)")
+        }
+        let url = try record("r 2 500 10\nr.dat 16 200/mV 16 0 0 -9223372036854775808 0 I\nr.dat 16\n")
+        guard case .checksumMismatch = recordingError({ _ = try RecordingReader.read(url) }) else {
+            Issue.record("expected a checksum mismatch")
+            return
+        }
+    }
+
+    @Test func crlfHeaderAndSkewWithinTheRecord() throws {
+        let url = try record("r 2 500 10\r\n# c\r\nr.dat 16:3 200/mV 16 0 0 0 0 I\r\nr.dat 16 200/uV 16 0 0 0 0 II\r\n")
+        let recording = try RecordingReader.read(url, options: ReadOptions(verifyChecksums: false))
+        #expect(recording.channels.map(\.name) == ["I", "II"] && recording.channels[1].unit == "uV")
+        // Signal I is delayed 3 frames: frame i comes from frame i + 3; the last 3 are invalid.
+        let expected: [Float] = (0..<10).map { (frame: Int) -> Float in
+            guard frame + 3 < 10 else { return .nan }
+            let digital = 2 * (frame + 3) * 37 - 300
+            return Float(Double(digital) / 200)
+        }
+        #expect(firstMismatch(recording.channels[0].samples, expected) == nil)
+    }
 }
