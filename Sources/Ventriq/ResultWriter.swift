@@ -1,10 +1,9 @@
 import Foundation
 
-/// Formats results as JSON lines or CSV rows. Output goes to a `TextSink`: standard output, or a
-/// file written atomically (temporary file beside it, then rename) so a reader never sees half
-/// a file.
+/// How results are written: JSON lines (one object per recording, for machines), CSV (one row
+/// per recording, for spreadsheets) or text (a short block per recording, for people).
 public enum ResultFormat: String, Sendable, CaseIterable {
-    case jsonl, csv
+    case jsonl, csv, text
 }
 
 public struct ResultWriter: Sendable {
@@ -22,9 +21,11 @@ public struct ResultWriter: Sendable {
         return cols.joined(separator: ",")
     }
 
-    /// One line (without the newline).
+    /// One record's output (one line for jsonl and csv; several for text), without the final newline.
     public func line(_ result: ScoreResult) throws -> String {
         switch format {
+        case .text:
+            return Self.text(result)
         case .jsonl:
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -43,6 +44,28 @@ public struct ResultWriter: Sendable {
     }
 
     private func format(_ v: Double) -> String { String(format: "%.6g", v) }
+
+    static func text(_ r: ScoreResult) -> String {
+        func f(_ v: Double, _ decimals: Int = 2) -> String { String(format: "%.\(decimals)f", v) }
+        var lines = ["\(r.record)  (\(r.source); model \(r.model.name) \(r.model.version), sha256 \(r.model.sha256.prefix(12))...)"]
+        for e in r.estimates {
+            let name = e.name.padding(toLength: 9, withPad: " ", startingAt: 0)
+            lines.append("  \(name) \(f(e.value)) \(e.unit)   80% [\(f(e.interval80[0])), \(f(e.interval80[1]))]"
+                         + "   95% [\(f(e.interval95[0])), \(f(e.interval95[1]))]")
+        }
+        let risks = r.risks.map { "\($0.name) \(f($0.probability, 3))\($0.flagged ? " (flag)" : "")" }
+        lines.append("  risk      " + risks.joined(separator: ", "))
+        lines.append("  flags     " + (r.flags.isEmpty ? "none" : r.flags.joined(separator: ", ")))
+        let problems = r.quality.filter { $0.status != "ok" }.map { "\($0.lead) \($0.status) in \($0.windowsWithProblems) window(s)" }
+        let derived = r.quality.filter(\.derived).map(\.lead)
+        lines.append("  quality   " + (problems.isEmpty ? "all leads ok" : problems.joined(separator: "; "))
+                     + (derived.isEmpty ? "" : "; derived from I and II: " + derived.joined(separator: ", ")))
+        let w = r.windows
+        let resampled = w.resampled ? " (resampled from \(f(w.inputRateHz, 1)) Hz)" : ""
+        lines.append("  windows   \(w.count) x \(f(w.seconds, 1)) s at \(f(w.modelRateHz, 0)) Hz\(resampled), "
+                     + "\(w.samplesUnused) samples unused; \(w.aggregation)")
+        return lines.joined(separator: "\n")
+    }
 
     static func csvEscape(_ cell: String) -> String {
         guard cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return cell }

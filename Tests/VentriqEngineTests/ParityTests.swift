@@ -11,52 +11,39 @@ import VentriqTestSupport
 struct ParityTests {
     static let tolerance: Float = 1e-4
 
-    static func relativeError(_ a: UnsafeBufferPointer<Float>, _ b: ArraySlice<Float>) -> Float {
-        precondition(a.count == b.count)
-        var maxDiff: Float = 0, scale: Float = 0
-        for (x, y) in zip(a, b) {
-            maxDiff = max(maxDiff, abs(x - y))
-            scale = max(scale, abs(y))
-        }
-        return maxDiff / max(scale, .leastNormalMagnitude)
-    }
-
     @Test("every stage of every golden window within 1e-4")
     func goldenStages() throws {
         let model = try Model(contentsOf: TestEnvironment.defaultModel)
         let golden = try SafeTensorsFile(contentsOf: TestEnvironment.defaultGolden)
         let interpreter = try Interpreter.prepared(model: model)
-        let input = try golden.floats("input.preprocessed")
-        let windows = try golden.info("input.preprocessed").shape[0]
-        let per = input.count / windows
-        var stageValues: [String: [Float]] = [:]
-        for name in ["patch_embed", "blocks.0", "blocks.1", "blocks.2", "embedding"] {
-            stageValues[name] = try golden.floats("stage.\(name)")
+        let comparisons = try GoldenVectors.compare(interpreter, golden: golden)
+        #expect(comparisons.map(\.stage) == ["patch_embed", "blocks.0", "blocks.1", "blocks.2", "embedding",
+                                              "regression", "logits", "probabilities"])
+        for c in comparisons {
+            print("parity \(c.stage): max abs error \(c.maxAbsoluteError), relative \(c.maxRelativeError)")
+            #expect(c.maxRelativeError <= Self.tolerance, "stage \(c.stage): relative error \(c.maxRelativeError)")
         }
-        let outputs = ["regression", "logits", "probabilities"]
-        let outputValues = try Dictionary(uniqueKeysWithValues: outputs.map { ($0, try golden.floats("output.\($0)")) })
-        var worst: [String: Float] = [:]
-        for w in 0..<windows {
-            try input[(w * per)..<((w + 1) * per)].withUnsafeBufferPointer { try interpreter.invoke($0) }
-            // Re-run with the observer to read the stages (the outputs are the same).
-            try interpreter.invoke { name, view in
-                let ref = stageValues[name]!
-                let n = ref.count / windows
-                worst[name] = max(worst[name] ?? 0, Self.relativeError(view, ref[(w * n)..<((w + 1) * n)]))
-            }
-            try interpreter.withOutputs { out in
-                for (name, view) in [("regression", out.regression), ("logits", out.logits), ("probabilities", out.probabilities)] {
-                    let ref = outputValues[name]!
-                    let n = ref.count / windows
-                    worst[name] = max(worst[name] ?? 0, Self.relativeError(view, ref[(w * n)..<((w + 1) * n)]))
-                }
-            }
+    }
+
+    @Test("the comparison can fail: a perturbed weight breaks parity")
+    func comparisonDetectsDifferences() throws {
+        // Same model, one weight tensor scaled: the comparison must report it.
+        let dir = try TestEnvironment.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = try SafeTensorsFile(contentsOf: TestEnvironment.defaultModel)
+        var writer = SafeTensorsWriter(metadata: source.metadata)
+        for t in source.tensors {
+            var values = try source.floats(t.name)
+            if t.name == "blocks.1.mlp.fc2.weight" { values = values.map { $0 * 1.01 } }
+            try writer.add(t.name, shape: t.shape, floats: values)
         }
-        #expect(worst.count == 8)
-        for (name, err) in worst.sorted(by: { $0.key < $1.key }) {
-            print("parity \(name): max relative error \(err)")
-            #expect(err <= Self.tolerance, "stage \(name): relative error \(err)")
-        }
+        let url = dir.appendingPathComponent("perturbed.safetensors")
+        try writer.write(to: url)
+        let interpreter = try Interpreter.prepared(model: try Model(contentsOf: url))
+        let comparisons = try GoldenVectors.compare(interpreter, golden: SafeTensorsFile(contentsOf: TestEnvironment.defaultGolden))
+        let byStage = Dictionary(uniqueKeysWithValues: comparisons.map { ($0.stage, $0.maxRelativeError) })
+        #expect(byStage["blocks.0"]! <= Self.tolerance)
+        #expect(byStage["blocks.1"]! > Self.tolerance)
     }
 
     @Test("invoke performs no heap allocation")

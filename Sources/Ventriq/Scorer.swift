@@ -1,0 +1,168 @@
+import Foundation
+import VentriqEngine
+import VentriqIO
+import VentriqModel
+import VentriqSignal
+
+/// Scores whole recordings with one model: the runtime's batch pipeline.
+///
+///     Recording (any rate, any channel order, mV)
+///       -> LeadMap: the model's 12 leads in its order (III, aVR, aVL, aVF derived from I and II
+///          when absent)
+///       -> Resampler: to the model's rate when the recording's differs
+///       -> consecutive, non-overlapping windows of the model's length from the first sample (the
+///          tail shorter than a window is not scored)
+///       -> per window: LeadQuality on the raw millivolts, WindowConditioner (the trainer's
+///          preprocessing, per window) straight into the interpreter's input, Interpreter.invoke
+///       -> the recording's result: the mean of the windows' regression outputs and of their
+///          sigmoid probabilities (the model's `recording_aggregation`), intervals from the
+///          model's conformal quantiles, flags from its thresholds.
+///
+/// Final class, not thread-safe (it owns an interpreter and its arena): one scorer per thread.
+/// Memory for one window is allocated at init; per recording, the lead-mapped and resampled
+/// signal is allocated once; per window nothing is allocated.
+public final class Scorer {
+    public let model: Model
+    public let interpreter: Interpreter
+    public let conditioner: WindowConditioner
+    public var qualityThresholds: LeadQuality.Thresholds
+    private var rawWindow: [Float]
+    private var quality: [LeadQuality]
+
+    public var config: ModelConfig { model.config }
+
+    public init(model: Model, qualityThresholds: LeadQuality.Thresholds = .default) throws {
+        self.model = model
+        self.qualityThresholds = qualityThresholds
+        let a = model.config.architecture
+        interpreter = try Interpreter.prepared(model: model)
+        conditioner = try WindowConditioner(spec: model.config.preprocessing, leadCount: a.leads.count, sampleCount: a.windowSamples)
+        rawWindow = [Float](repeating: 0, count: a.leads.count * a.windowSamples)
+        quality = [LeadQuality](repeating: LeadQuality(status: .ok, peakToPeakMV: 0, standardDeviationMV: 0, maximumAbsoluteMV: 0, pinnedFraction: 0, noiseRatio: 0), count: a.leads.count)
+    }
+
+    /// Reads and scores one file (WFDB, CSV or NPY).
+    public func score(contentsOf url: URL, options: ReadOptions) throws -> ScoreResult {
+        try score(RecordingReader.read(url, options: options))
+    }
+
+    /// The recording's signal as the model's leads at the model's rate, lead-major.
+    public func modelSignal(_ recording: Recording) throws -> (signal: [Float], sampleCount: Int, map: LeadMap) {
+        let a = config.architecture
+        let source = recording.source
+        func fail(_ problem: String) -> ScoreError { ScoreError(source: source, problem: problem) }
+        guard recording.sampleCount > 0, recording.channels.allSatisfy({ $0.samples.count == recording.sampleCount }) else {
+            throw fail("recording has no samples, or channels of different lengths")
+        }
+        let map: LeadMap
+        do { map = try LeadMap(channelNames: recording.channels.map(\.name), modelLeads: a.leads) } catch { throw fail(error.description) }
+
+        // Non-finite samples are refused up front, named by channel and time in the file.
+        for channel in recording.channels {
+            if let i = channel.samples.firstIndex(where: { !$0.isFinite }) {
+                throw fail("channel \(channel.name) has a non-finite value (\(channel.samples[i])) at sample \(i) "
+                    + "(\(String(format: "%.3f", Double(i) / recording.samplingRateHz)) s)")
+            }
+        }
+        let n = recording.sampleCount
+        var channelMajor = [Float]()
+        channelMajor.reserveCapacity(recording.channels.count * n)
+        for channel in recording.channels { channelMajor += channel.samples }
+        var leads: [Float]
+        do { leads = try map.apply(channelMajor, sampleCount: n) } catch { throw fail(error.description) }
+        guard recording.samplingRateHz != a.fsHz else { return (leads, n, map) }
+        do {
+            let resampler = try Resampler(fromHz: recording.samplingRateHz, toHz: a.fsHz)
+            leads = try resampler.resample(leads: leads, leadCount: a.leads.count)
+            return (leads, leads.count / a.leads.count, map)
+        } catch { throw fail(error.description) }
+    }
+
+    /// Scores a recording already in memory.
+    public func score(_ recording: Recording) throws -> ScoreResult {
+        let a = config.architecture
+        let (signal, count, map) = try modelSignal(recording)
+        let leadCount = a.leads.count, w = a.windowSamples
+        let windows = count / w
+        guard windows >= 1 else {
+            throw ScoreError(source: recording.source, problem: "recording is shorter than one window: "
+                + "\(recording.sampleCount) samples at \(recording.samplingRateHz) Hz "
+                + "(\(String(format: "%.2f", recording.durationSeconds)) s); the model needs \(w) samples at \(a.fsHz) Hz "
+                + "(\(String(format: "%.2f", Double(w) / a.fsHz)) s)")
+        }
+        var regressionSum = [Double](repeating: 0, count: config.targets.count)
+        var probabilitySum = [Double](repeating: 0, count: config.diseases.count)
+        var problems = [[LeadQuality.Status: Int]](repeating: [:], count: leadCount)
+        for k in 0..<windows {
+            try scoreWindow(signal, sampleCount: count, start: k * w)
+            for lead in 0..<leadCount where quality[lead].status != .ok { problems[lead][quality[lead].status, default: 0] += 1 }
+            try interpreter.withOutputs { out in
+                for i in regressionSum.indices { regressionSum[i] += Double(out.regression[i]) }
+                // As the reference scorer: sigmoid in double of the float32 logits, then the mean.
+                for i in probabilitySum.indices { probabilitySum[i] += 1 / (1 + Foundation.exp(-Double(out.logits[i]))) }
+            }
+        }
+        return result(for: recording, map: map, windows: windows, samples: count,
+                      regression: regressionSum.map { $0 / Double(windows) },
+                      probabilities: probabilitySum.map { $0 / Double(windows) }, problems: problems)
+    }
+
+    /// Quality check, conditioning and inference of the window at `start` of a lead-major signal.
+    /// Allocates nothing.
+    func scoreWindow(_ signal: [Float], sampleCount: Int, start: Int) throws {
+        let leadCount = config.architecture.leads.count, w = config.architecture.windowSamples
+        signal.withUnsafeBufferPointer { s in
+            rawWindow.withUnsafeMutableBufferPointer { raw in
+                for lead in 0..<leadCount {
+                    let from = s.baseAddress! + lead * sampleCount + start
+                    (raw.baseAddress! + lead * w).update(from: from, count: w)
+                }
+            }
+        }
+        try rawWindow.withUnsafeBufferPointer { (raw) throws in
+            try quality.withUnsafeMutableBufferPointer { q in
+                try LeadQuality.assess(window: raw, leadCount: leadCount, into: q, thresholds: qualityThresholds)
+            }
+            try interpreter.withInput { input in try conditioner.condition(raw, into: input) }
+        }
+        try interpreter.invoke()
+    }
+
+    private func result(for recording: Recording, map: LeadMap, windows: Int, samples: Int, regression: [Double],
+                        probabilities: [Double], problems: [[LeadQuality.Status: Int]]) -> ScoreResult {
+        let c = config, a = c.architecture
+        let estimates = c.targets.map { t -> ScoreResult.Estimate in
+            let v = regression[t.index]
+            let q80 = c.conformal[t.name]!["0.8"]!, q95 = c.conformal[t.name]!["0.95"]!
+            return .init(name: t.name, unit: t.unit, value: v, interval80: [v - q80, v + q80], interval95: [v - q95, v + q95])
+        }
+        let risks = c.diseases.enumerated().map { k, d -> ScoreResult.Risk in
+            let threshold = c.thresholds[d]!
+            return .init(name: d, probability: probabilities[k], threshold: threshold, flagged: probabilities[k] >= threshold)
+        }
+        let derived = Set(map.derivedLeads)
+        let severity: [LeadQuality.Status] = [.flat, .saturated, .noisy]
+        let quality = a.leads.enumerated().map { i, lead -> ScoreResult.LeadQualityReport in
+            let counts = problems[i]
+            let worst = counts.max { ($0.value, -(severity.firstIndex(of: $0.key) ?? 0)) < ($1.value, -(severity.firstIndex(of: $1.key) ?? 0)) }
+            return .init(lead: lead, status: worst?.key.rawValue ?? "ok", windowsWithProblems: counts.values.reduce(0, +),
+                         derived: derived.contains(lead))
+        }
+        let used = windows * a.windowSamples
+        return ScoreResult(
+            record: recording.name, source: recording.source,
+            model: .init(name: c.name, version: c.modelVersion, sha256: model.sha256),
+            estimates: estimates, risks: risks, flags: risks.filter(\.flagged).map(\.name), quality: quality,
+            windows: .init(count: windows, samplesPerWindow: a.windowSamples, seconds: Double(a.windowSamples) / a.fsHz,
+                           samplesUsed: used, samplesUnused: samples - used, inputRateHz: recording.samplingRateHz,
+                           modelRateHz: a.fsHz, resampled: recording.samplingRateHz != a.fsHz,
+                           aggregation: c.window.recordingAggregation))
+    }
+}
+
+/// A recording that could not be scored: the file and what was wrong.
+public struct ScoreError: Error, Equatable, CustomStringConvertible {
+    public var source: String
+    public var problem: String
+    public var description: String { "\(source): \(problem)" }
+}

@@ -1,0 +1,177 @@
+import ArgumentParser
+import CVentriqAllocationCounter
+import Foundation
+import Ventriq
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure latency per window, allocations per window, arena bytes and peak RSS.",
+        discussion: """
+            Times two paths on one window of a real recording, interleaved so that both see the \
+            same machine noise: "engine" (Interpreter.invoke on a preprocessed window) and "window" \
+            (lead quality, conditioning and invoke: what scoring costs per window). Allocations \
+            are counted on the benchmark thread by interposing malloc. A benchmark, not a test: \
+            run it on a quiet machine and compare ratios, not absolute times, across machines.
+            """
+    )
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Recording whose first window is used (default: the bundled sample if present, else a synthetic ECG-like signal).")
+    var record: String?
+
+    @Option(name: .long, help: "Timed runs per path.")
+    var iterations = 500
+
+    @Option(name: .long, help: "Untimed runs before timing.")
+    var warmup = 20
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    @OptionGroup var reading: ReadingOptions
+
+    func validate() throws {
+        guard iterations >= 10 else { throw ValidationError("--iterations must be at least 10") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+    }
+
+    func run() throws {
+        let model = try Model(contentsOf: modelOptions.resolvedURL())
+        let scorer = try Scorer(model: model)
+        let a = model.config.architecture
+        let (signal, count, source) = try benchSignal(scorer)
+        let macs = scorer.interpreter.graph.macsPerWindow
+
+        var engine = [UInt64](repeating: 0, count: iterations)
+        var window = [UInt64](repeating: 0, count: iterations)
+        for _ in 0..<warmup { try scorer.scoreWindow(signal, sampleCount: count, start: 0) }
+        var allocations: UInt64 = 0, allocatedBytes: UInt64 = 0
+        vq_allocation_counter_start()
+        for i in 0..<iterations {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try scorer.scoreWindow(signal, sampleCount: count, start: 0)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            try scorer.interpreter.invoke()
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            window[i] = t1 - t0
+            engine[i] = t2 - t1
+        }
+        vq_allocation_counter_stop()
+        allocations = vq_allocation_counter_allocations()
+        allocatedBytes = vq_allocation_counter_bytes()
+
+        let memory = scorer.interpreter.memory!
+        let report = BenchReport(
+            model: model.config.name, sha256: model.sha256, kernels: KernelInfo.isaName, input: source,
+            iterations: iterations, warmup: warmup, macsPerWindow: macs,
+            engine: .init(engine), window: .init(window),
+            allocationsPerWindow: Double(allocations) / Double(2 * iterations),
+            allocatedBytesPerWindow: Double(allocatedBytes) / Double(2 * iterations),
+            allocationCounting: vq_allocation_counter_available() == 1,
+            arenaBytes: memory.arenaBytes, activationBytes: memory.activationBytes,
+            activationLowerBoundBytes: memory.lowerBoundBytes, activationUnsharedBytes: memory.unsharedBytes,
+            weightBytes: memory.weightBytes, modelFileBytes: model.file.fileSize, peakRSSBytes: peakRSS(),
+            windowSeconds: Double(a.windowSamples) / a.fsHz)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(report.table)
+        }
+    }
+
+    /// The first window of the chosen recording, as the model's leads at its rate.
+    private func benchSignal(_ scorer: Scorer) throws -> ([Float], Int, String) {
+        let a = scorer.config.architecture
+        let sample = URL(fileURLWithPath: "examples/recordings/anterior_mi_00190.hea")
+        if let path = record ?? (FileManager.default.fileExists(atPath: sample.path) ? sample.path : nil) {
+            let recording = try RecordingReader.read(URL(fileURLWithPath: path), options: reading.readOptions())
+            let (signal, count, _) = try scorer.modelSignal(recording)
+            guard count >= a.windowSamples else {
+                throw ValidationError("\(path) is shorter than one window (\(a.windowSamples) samples at \(a.fsHz) Hz)")
+            }
+            return (signal, count, path)
+        }
+        // A 72 bpm train of narrow Gaussian "beats" on every lead: enough to exercise every kernel.
+        let n = a.windowSamples
+        var signal = [Float](repeating: 0, count: a.leads.count * n)
+        for lead in 0..<a.leads.count {
+            for i in 0..<n {
+                let t = Double(i) / a.fsHz
+                let phase = t.truncatingRemainder(dividingBy: 60.0 / 72.0) - 0.3
+                signal[lead * n + i] = Float((1.0 + 0.1 * Double(lead)) * exp(-phase * phase / 0.0002))
+            }
+        }
+        return (signal, n, "synthetic beats")
+    }
+
+    private func peakRSS() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF, &usage)
+        return Int(usage.ru_maxrss) * 1024  // Linux reports kilobytes
+    }
+}
+
+struct LatencySummary: Codable {
+    var medianMs: Double
+    var p99Ms: Double
+    var meanMs: Double
+    var minMs: Double
+    var maxMs: Double
+
+    init(_ nanoseconds: [UInt64]) {
+        let sorted = nanoseconds.sorted().map { Double($0) / 1e6 }
+        func quantile(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((q * Double(sorted.count - 1)).rounded(.up)))] }
+        medianMs = quantile(0.5)
+        p99Ms = quantile(0.99)
+        meanMs = sorted.reduce(0, +) / Double(sorted.count)
+        minMs = sorted.first!
+        maxMs = sorted.last!
+    }
+}
+
+struct BenchReport: Codable {
+    var model: String
+    var sha256: String
+    var kernels: String
+    var input: String
+    var iterations: Int
+    var warmup: Int
+    var macsPerWindow: Int
+    var engine: LatencySummary
+    var window: LatencySummary
+    var allocationsPerWindow: Double
+    var allocatedBytesPerWindow: Double
+    var allocationCounting: Bool
+    var arenaBytes: Int
+    var activationBytes: Int
+    var activationLowerBoundBytes: Int
+    var activationUnsharedBytes: Int
+    var weightBytes: Int
+    var modelFileBytes: Int
+    var peakRSSBytes: Int
+    var windowSeconds: Double
+
+    var table: String {
+        func ms(_ v: Double) -> String { String(format: "%8.3f", v) }
+        func mib(_ b: Int) -> String { String(format: "%.2f MiB", Double(b) / 1_048_576) }
+        let gmacs = Double(macsPerWindow) / (engine.medianMs * 1e-3) / 1e9
+        return """
+            ventriq bench: model \(model) (sha256 \(sha256.prefix(12))...), kernels \(kernels), 1 thread
+            input: first window of \(input); \(warmup) warm-up + \(iterations) timed runs per path, interleaved
+
+            path                                     median ms   p99 ms   mean ms    min ms    max ms
+            engine (invoke, preprocessed window)    \(ms(engine.medianMs)) \(ms(engine.p99Ms)) \(ms(engine.meanMs)) \(ms(engine.minMs)) \(ms(engine.maxMs))
+            window (quality + conditioning + invoke)\(ms(window.medianMs)) \(ms(window.p99Ms)) \(ms(window.meanMs)) \(ms(window.minMs)) \(ms(window.maxMs))
+
+            throughput     \(String(format: "%.2f", gmacs)) GMAC/s (\(macsPerWindow) MACs per window); real-time factor \(String(format: "%.0f", windowSeconds * 1000 / window.medianMs))x
+            allocations    \(allocationCounting ? String(format: "%.2f per window (%.0f bytes)", allocationsPerWindow, allocatedBytesPerWindow) : "not counted on this platform")
+            arena          \(arenaBytes) bytes (\(mib(arenaBytes))): activations \(activationBytes) (lower bound \(activationLowerBoundBytes), \(String(format: "%.3f", Double(activationBytes) / Double(activationLowerBoundBytes)))x; without sharing \(activationUnsharedBytes)), weights \(weightBytes)
+            model file     \(modelFileBytes) bytes
+            peak RSS       \(peakRSSBytes) bytes (\(mib(peakRSSBytes)))
+            """
+    }
+}
