@@ -1,1 +1,269 @@
-#pragma once
+/*
+ * vq_kernels.h: Ventriq's float32 compute kernels (plain C, `vq_` prefix, no stable ABI).
+ *
+ * Everything a ViT encoder forward needs: a packed-weight GEMM for Linear layers, two strided
+ * GEMMs for attention (Q.K^T and P.V), LayerNorm, row softmax, exact-erf GELU, residual add
+ * and token mean pooling.
+ *
+ * Layout (as in ggml): a portable scalar reference for every kernel (`vq_ref_*`, kernels_ref.c),
+ * SIMD versions for x86-64 (AVX2+FMA and AVX-512F, kernels_x86.c) and aarch64 (NEON,
+ * kernels_neon.c), each compiled only where its ISA exists, gathered in one dispatch table per
+ * ISA (`vq_kernel_table`). One table is chosen once at run time (`vq_kernels_select`, or
+ * automatically on the first call of any public kernel) and the public entry points (`vq_*`
+ * without `ref`) call through it. A later kernel family (int8) adds members to the table; every
+ * ISA's table then fills them (with the reference where it has no SIMD version).
+ *
+ * Conventions for every function below:
+ *  - Matrices are row-major float32. A leading dimension (lda, ldb, ldc, ldx, ldy, ld) is the
+ *    distance in elements (not bytes) between the starts of consecutive rows; it is >= the
+ *    number of columns used. Sub-matrices (a head's slice of a [T, 3D] qkv buffer) are passed
+ *    as a pointer to their first element plus the parent's leading dimension.
+ *  - Sizes are ints >= 0; a kernel with a zero size writes nothing (except where said).
+ *  - No kernel allocates memory, takes locks or keeps state between calls (apart from the
+ *    dispatch choice). All kernels are reentrant; calls on disjoint outputs may run in parallel.
+ *  - Unless a function says otherwise, outputs must not overlap inputs.
+ *  - Results of SIMD versions differ from the reference by rounding only (other summation
+ *    order, fused multiply-add, polynomial exp/erf); the bounds are stated per kernel and
+ *    checked by Tests/VentriqKernelsTests and Tests/kernels-c.
+ *  - Inputs are finite unless a function says otherwise.
+ */
+#ifndef VQ_KERNELS_H
+#define VQ_KERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Instruction sets and dispatch                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* ISA identifiers for vq_kernels_select / vq_kernels_table. */
+#define VQ_ISA_AUTO 0      /* best the CPU supports: AVX-512F, else AVX2+FMA, else NEON, else reference */
+#define VQ_ISA_REFERENCE 1 /* portable scalar C, every platform */
+#define VQ_ISA_AVX2 2      /* x86-64 with AVX2 and FMA */
+#define VQ_ISA_AVX512 3    /* x86-64 with AVX-512F */
+#define VQ_ISA_NEON 4      /* aarch64 (Advanced SIMD is baseline there) */
+#define VQ_ISA_COUNT 5     /* one past the last identifier */
+
+/* Weight panel width of the packed GEMM (output columns per panel), the same for every ISA. */
+#define VQ_SGEMM_NR 16
+
+/*
+ * One ISA's set of kernels. Every member is non-NULL in every table, and has exactly the
+ * contract of the public function of the same name (vq_<member>), documented below. Tests call
+ * members of several tables directly to compare ISAs; the engine calls the public functions.
+ */
+typedef struct vq_kernel_table {
+    int isa;          /* VQ_ISA_* of this table */
+    const char *name; /* "reference", "avx2", "avx512", "neon" */
+    void (*sgemm_packed)(int M, int N, int K, const float *A, int lda, const float *packed,
+                         const float *bias, float *C, int ldc);
+    void (*sgemm_packed_accumulate)(int M, int N, int K, const float *A, int lda,
+                                    const float *packed, const float *bias, float *C, int ldc);
+    void (*sgemm_nt)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     float alpha, float *C, int ldc);
+    void (*sgemm_nn)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     float *C, int ldc);
+    void (*layernorm)(int rows, int cols, const float *x, int ldx, const float *gamma,
+                      const float *beta, float eps, float *y, int ldy);
+    void (*softmax_rows)(int rows, int cols, float *x, int ld);
+    void (*gelu_erf)(int n, float *x);
+    void (*erf)(int n, float *x);
+    void (*exp)(int n, float *x);
+    void (*add)(int n, const float *a, const float *b, float *y);
+    void (*mean_rows)(int rows, int cols, const float *x, int ldx, float *y);
+} vq_kernel_table;
+
+/*
+ * Chooses the kernels used by the public entry points from now on.
+ * isa_request: VQ_ISA_AUTO or a specific VQ_ISA_* identifier.
+ * Returns the identifier now in use, or -1 when the request names an ISA that this build or this
+ * CPU lacks (the choice in use is then unchanged). AUTO never fails.
+ * Without any call, the first public kernel call selects AUTO. Thread-safe (an atomic pointer),
+ * but switching while other threads run kernels makes those calls use either table.
+ */
+int vq_kernels_select(int isa_request);
+
+/* The identifier / name ("reference", "avx2", "avx512", "neon") of the ISA in use (selecting
+ * AUTO first if nothing was selected yet). */
+int vq_kernels_isa(void);
+const char *vq_kernels_isa_name(void);
+
+/* 1 when this build contains kernels for `isa` and this CPU can run them (REFERENCE: always;
+ * AUTO: always), else 0. */
+int vq_kernels_isa_supported(int isa);
+
+/* The table of `isa` (VQ_ISA_AUTO: the one AUTO would choose), or NULL when unsupported.
+ * Does not change the selection. */
+const vq_kernel_table *vq_kernels_table(int isa);
+
+/* The table the public entry points use now (selecting AUTO first if nothing was selected). */
+const vq_kernel_table *vq_kernels_active(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* GEMM for Linear layers: weights packed once at load                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Packed weight layout (ISA-independent: packed once, valid for every table, so switching ISA
+ * needs no repacking). W is a PyTorch Linear weight [N, K] (out x in, row-major, K contiguous).
+ * Output columns are cut into ceil(N / 16) panels of VQ_SGEMM_NR = 16; panel p holds columns
+ * 16p .. 16p+15 as K rows of 16 floats:
+ *     packed[(size_t)p * K * 16 + k * 16 + j] = W[(16p + j) * K + k]   when 16p + j < N
+ *                                             = 0                      otherwise (padding)
+ * so each panel is K * 16 contiguous floats, and K-slices of a panel are contiguous too.
+ * The buffer needs no particular alignment (64-byte alignment is best).
+ */
+
+/* Number of floats of the packed form of an [N, K] weight: ceil(N / 16) * 16 * K. */
+size_t vq_sgemm_packed_size(int N, int K);
+
+/* Packs W [N, K] (row-major, leading dimension K) into `packed` (vq_sgemm_packed_size(N, K)
+ * floats, padding included). `packed` must not overlap W. Not dispatched (one layout). */
+void vq_sgemm_pack(const float *W, int N, int K, float *packed);
+
+/*
+ * C[M, N] = A[M, K] . W[N, K]^T + bias[N]   (a Linear layer: y = x W^T + b)
+ *   A:      M x K, leading dimension lda >= K
+ *   packed: W packed by vq_sgemm_pack(W, N, K, packed) (the same N and K)
+ *   bias:   N floats, or NULL for none
+ *   C:      M x N, leading dimension ldc >= N; overwritten; must not overlap A, packed or bias
+ * K = 0 gives C = bias (or 0). Sums are float32 in an unspecified order (SIMD: FMA); each
+ * element is within (K + 2) * 2^-24 * (|bias_j| + sum_k |A_ik W_jk|) (+ subnormal slack) of the
+ * exact value.
+ */
+void vq_sgemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
+                     const float *bias, float *C, int ldc);
+
+/*
+ * C[M, N] += A[M, K] . W[N, K]^T + bias[N]: the same as vq_sgemm_packed, but adds to C (the
+ * fused residual of an attention projection or MLP output: x += proj(h)). Same arguments and
+ * aliasing rules; the bound gains |C_ij| inside the parentheses.
+ */
+void vq_sgemm_packed_accumulate(int M, int N, int K, const float *A, int lda, const float *packed,
+                                const float *bias, float *C, int ldc);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Strided GEMMs for attention (no packing, no allocation: a 16 KiB stack buffer at most)    */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * C[M, N] = alpha * A[M, K] . B[N, K]^T     (scores = scale * Q . K^T)
+ *   A: M x K, leading dimension lda >= K (Q: a head slice of qkv [T, 3D], lda = 3D)
+ *   B: N x K, leading dimension ldb >= K (K: a head slice of qkv, ldb = 3D)
+ *   C: M x N, leading dimension ldc >= N; overwritten; must not overlap A or B
+ * K = 0 gives C = 0. Bound: (K + 2) * 2^-24 * |alpha| * sum_k |A_ik B_jk| (+ subnormal slack).
+ */
+void vq_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float alpha, float *C, int ldc);
+
+/*
+ * C[M, N] = A[M, K] . B[K, N]               (out_h = P . V_h)
+ *   A: M x K, leading dimension lda >= K (P: the softmaxed scores)
+ *   B: K x N, leading dimension ldb >= N (V: a head slice of qkv, ldb = 3D)
+ *   C: M x N, leading dimension ldc >= N; overwritten (out: a head slice of [T, D], ldc = D);
+ *      must not overlap A or B
+ * K = 0 gives C = 0. Bound: (K + 2) * 2^-24 * sum_k |A_ik B_kj| (+ subnormal slack).
+ */
+void vq_sgemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float *C, int ldc);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Row and element-wise kernels                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * LayerNorm over each row of x [rows, cols] (torch.nn.LayerNorm(cols, eps)):
+ *   mean = sum(x) / cols;  var = sum((x - mean)^2) / cols  (population variance, two passes);
+ *   y = (x - mean) * (1 / sqrt(var + eps)) * gamma + beta
+ *   gamma, beta: cols floats each (non-NULL); eps >= 0 (cols >= 1 rows must not be constant
+ *   when eps = 0)
+ *   y: rows x cols, leading dimension ldy; y == x with ldy == ldx (in place) is allowed, any
+ *   other overlap is not.
+ * Float32 sums (SIMD: other order). Bound vs exact: about 2 (cols + 4) 2^-24 *
+ * (|gamma| rstd (|x - mean| + mean|x|) + |beta|).
+ */
+void vq_layernorm(int rows, int cols, const float *x, int ldx, const float *gamma,
+                  const float *beta, float eps, float *y, int ldy);
+
+/*
+ * Softmax of each row of x [rows, cols] in place (torch.softmax(x, -1)):
+ *   m = max(row);  e = exp(x - m);  x = e * (1 / sum(e))
+ * Entries may be -inf (masked; they become 0) as long as each row has a finite entry; other
+ * inputs must be finite. SIMD versions use a polynomial exp (<= 2 ulp); bound vs reference
+ * about (2 cols + 8) 2^-24 relative per element.
+ */
+void vq_softmax_rows(int rows, int cols, float *x, int ld);
+
+/*
+ * Exact (erf) GELU in place, torch.nn.functional.gelu(x) with approximate='none':
+ *   x = (0.5 * x) * (1 + erf(x * (1 / sqrt(2))))
+ * The reference uses libm erff; SIMD versions a vectorized erf (see vq_erf). NaN propagates.
+ */
+void vq_gelu_erf(int n, float *x);
+
+/*
+ * erf in place. Reference: libm erff. SIMD: |x| < 0.875: x P(x^2); 0.875 <= |x| < 4:
+ * 1 - exp(-x^2) R(x) (near-minimax polynomials); |x| >= 4: +-1; max abs error vs erff <= 2e-7,
+ * erf(+-0) = +-0, NaN propagates. Exposed for tests and for models that need erf alone.
+ */
+void vq_erf(int n, float *x);
+
+/*
+ * exp in place. Reference: libm expf. SIMD: Cody-Waite reduction and a degree-7 polynomial,
+ * <= 2 ulp for normal results, subnormal results included (x >= -104: exact scaling in two
+ * steps), 0 below about -103.97, +inf above ln(FLT_MAX), NaN propagates.
+ */
+void vq_exp(int n, float *x);
+
+/* y[i] = a[i] + b[i] for i < n (the residual). y may be a and/or b (in place); no partial
+ * overlap. Exact: every ISA gives the same bits. */
+void vq_add(int n, const float *a, const float *b, float *y);
+
+/*
+ * Mean over rows (token mean pooling): y[j] = (sum_{i<rows} x[i, j]) / rows for j < cols.
+ * The sum is float32, accumulated in row order for every column (so SIMD versions give the
+ * same bits as the reference), then divided by (float)rows. rows = 0 gives y = NaN (0/0) like
+ * torch.mean of an empty dimension. y (cols floats) must not overlap x.
+ */
+void vq_mean_rows(int rows, int cols, const float *x, int ldx, float *y);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Scalar references (always compiled; same contracts as the public functions above)         */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * The ground-truth Linear: C = A . W^T + bias on the unpacked weight W [N, K] (leading
+ * dimension ldw >= K), sum over k in order in float32 (no FMA: the target builds with
+ * -ffp-contract=off), then + bias. accumulate != 0 adds the result to C instead
+ * (C = C + (sum + bias)). Gives the same bits as vq_ref_sgemm_packed on the packed weight.
+ */
+void vq_ref_sgemm(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
+                  const float *bias, int accumulate, float *C, int ldc);
+
+void vq_ref_sgemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
+                         const float *bias, float *C, int ldc);
+void vq_ref_sgemm_packed_accumulate(int M, int N, int K, const float *A, int lda,
+                                    const float *packed, const float *bias, float *C, int ldc);
+/* alpha * (sum over k in order). */
+void vq_ref_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     float alpha, float *C, int ldc);
+void vq_ref_sgemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     float *C, int ldc);
+void vq_ref_layernorm(int rows, int cols, const float *x, int ldx, const float *gamma,
+                      const float *beta, float eps, float *y, int ldy);
+void vq_ref_softmax_rows(int rows, int cols, float *x, int ld);
+void vq_ref_gelu_erf(int n, float *x);
+void vq_ref_erf(int n, float *x);
+void vq_ref_exp(int n, float *x);
+void vq_ref_add(int n, const float *a, const float *b, float *y);
+void vq_ref_mean_rows(int rows, int cols, const float *x, int ldx, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VQ_KERNELS_H */

@@ -1,0 +1,157 @@
+/*
+ * bench_kernels.c: a micro benchmark of the kernels on the model's shapes, per ISA (one thread).
+ * Not a test; scripts/test-kernels-aarch64.sh --bench builds and runs it natively.
+ *
+ *   bench_kernels [milliseconds per measurement, default 300]
+ *
+ * Prints, per ISA: GFLOP/s of the packed GEMMs (300x96x96 qkv-less projections, 300x288x96 qkv,
+ * 300x384x96 fc1, 300x96x384 fc2), of the attention GEMMs (Q.K^T 300x300x32, P.V 300x32x300
+ * strided in a [300, 288] buffer), and the time of the row kernels on [300, 96] / [300, 384].
+ * On x86-64 the single-core AVX2 FMA peak is measured first (12 independent chains of 256-bit
+ * FMAs), and each GEMM is also given as a percentage of it.
+ */
+#define _POSIX_C_SOURCE 199309L
+#include "vq_kernels.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* Measured peak (one try): 12 independent chains of 256-bit FMAs (the AVX2 kernels' instruction). */
+__attribute__((target("avx2,fma"))) static double peak_fma_gflops(void) {
+    __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
+    __m256 c0 = a, c1 = a, c2 = a, c3 = a, c4 = a, c5 = a, c6 = a, c7 = a, c8 = a, c9 = a, c10 = a, c11 = a;
+    const long iters = 20 * 1000 * 1000;
+    double t0 = now();
+    for (long i = 0; i < iters; i++) {
+        c0 = _mm256_fmadd_ps(c0, m, a), c1 = _mm256_fmadd_ps(c1, m, a), c2 = _mm256_fmadd_ps(c2, m, a);
+        c3 = _mm256_fmadd_ps(c3, m, a), c4 = _mm256_fmadd_ps(c4, m, a), c5 = _mm256_fmadd_ps(c5, m, a);
+        c6 = _mm256_fmadd_ps(c6, m, a), c7 = _mm256_fmadd_ps(c7, m, a), c8 = _mm256_fmadd_ps(c8, m, a);
+        c9 = _mm256_fmadd_ps(c9, m, a), c10 = _mm256_fmadd_ps(c10, m, a), c11 = _mm256_fmadd_ps(c11, m, a);
+    }
+    double t = now() - t0;
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
+                             _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    if (out[0] == 12345.0f) printf(" ");
+    return iters * 12.0 * 16 / t * 1e-9;
+}
+#else
+static double peak_fma_gflops(void) { return 0; }
+#endif
+
+static float *randoms(size_t n) {
+    float *p = malloc(n * sizeof(float));
+    uint32_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        p[i] = (float)((s >> 8) * (1.0 / 16777216.0) * 2 - 1);
+    }
+    return p;
+}
+
+typedef struct {
+    const vq_kernel_table *t;
+    int M, N, K;
+    const float *A, *B, *packed, *bias;
+    float *C;
+    int lda, ldb, ldc;
+    int kind; /* 0 packed, 1 nt, 2 nn */
+} gemm_case;
+
+static void run_gemm(const gemm_case *g) {
+    if (g->kind == 0) g->t->sgemm_packed(g->M, g->N, g->K, g->A, g->lda, g->packed, g->bias, g->C, g->ldc);
+    else if (g->kind == 1) g->t->sgemm_nt(g->M, g->N, g->K, g->A, g->lda, g->B, g->ldb, 0.17677669f, g->C, g->ldc);
+    else g->t->sgemm_nn(g->M, g->N, g->K, g->A, g->lda, g->B, g->ldb, g->C, g->ldc);
+}
+
+/* Best-of-5 seconds per call, each measurement running for about `ms`. */
+static double time_gemm(const gemm_case *g, double ms) {
+    run_gemm(g);
+    double best = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        int n = 0;
+        double t0 = now(), t;
+        do {
+            run_gemm(g);
+            n++;
+            t = now() - t0;
+        } while (t < ms * 1e-3 / 5);
+        if (t / n < best) best = t / n;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    double ms = argc > 1 ? atof(argv[1]) : 300;
+    double peak = 0;
+    for (int r = 0; r < 7; r++) { /* best of 7: the host may be shared */
+        double p = peak_fma_gflops();
+        if (p > peak) peak = p;
+    }
+    printf("measured AVX2 FMA peak: %.1f GFLOP/s (AUTO selects %s)\n", peak, vq_kernels_table(VQ_ISA_AUTO)->name);
+    if (peak <= 0) peak = 1e30; /* no percentages */
+    const int T = 300, D = 96, H = 384;
+    float *x = randoms((size_t)T * H), *qkv = randoms((size_t)T * 3 * D), *S = randoms((size_t)T * T);
+    float *out = randoms((size_t)T * H), *bias = randoms(H);
+    float *W[4];
+    float *P[4];
+    const int shapes[4][2] = {{D, D}, {3 * D, D}, {H, D}, {D, H}}; /* N, K */
+    for (int s = 0; s < 4; s++) {
+        W[s] = randoms((size_t)shapes[s][0] * shapes[s][1]);
+        P[s] = malloc(vq_sgemm_packed_size(shapes[s][0], shapes[s][1]) * sizeof(float));
+        vq_sgemm_pack(W[s], shapes[s][0], shapes[s][1], P[s]);
+    }
+    for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++) {
+        const vq_kernel_table *t = vq_kernels_table(isa);
+        if (!t) continue;
+        printf("[%s]\n", t->name);
+        for (int s = 0; s < 4; s++) {
+            gemm_case g = {t, T, shapes[s][0], shapes[s][1], x, NULL, P[s], bias, out, shapes[s][1], 0, shapes[s][0], 0};
+            double sec = time_gemm(&g, isa == VQ_ISA_REFERENCE ? ms / 4 : ms);
+            double flops = 2.0 * T * shapes[s][0] * shapes[s][1];
+            printf("  packed %3dx%3dx%3d  %8.1f us  %6.1f GFLOP/s  %5.1f %% of peak\n", T, shapes[s][0], shapes[s][1],
+                   sec * 1e6, flops / sec * 1e-9, 100 * flops / sec * 1e-9 / peak);
+        }
+        gemm_case nt = {t, T, T, 32, qkv, qkv + D, NULL, NULL, S, 3 * D, 3 * D, T, 1};
+        gemm_case nn = {t, T, 32, T, S, qkv + 2 * D, NULL, NULL, out, T, 3 * D, D, 2};
+        double s1 = time_gemm(&nt, ms), s2 = time_gemm(&nn, ms);
+        double f = 2.0 * T * T * 32;
+        printf("  nt 300x300x32       %8.1f us  %6.1f GFLOP/s  %5.1f %% of peak\n", s1 * 1e6, f / s1 * 1e-9, 100 * f / s1 * 1e-9 / peak);
+        printf("  nn 300x32x300       %8.1f us  %6.1f GFLOP/s  %5.1f %% of peak\n", s2 * 1e6, f / s2 * 1e-9, 100 * f / s2 * 1e-9 / peak);
+        /* row kernels: per call on [300, 96] (LayerNorm), [300, 300] (softmax), [300, 384] (GELU) */
+        float *g = malloc(sizeof(float) * T * H), *ones = randoms(D);
+        const int reps = 200;
+        double t0 = now();
+        for (int r = 0; r < reps; r++) t->layernorm(T, D, x, D, ones, bias, 1e-6f, out, D);
+        double ln = (now() - t0) / reps;
+        t0 = now();
+        for (int r = 0; r < reps; r++) {
+            memcpy(S, x, sizeof(float) * T * T < sizeof(float) * T * H ? sizeof(float) * T * T : sizeof(float) * T * H);
+            t->softmax_rows(T, T, S, T);
+        }
+        double sm = (now() - t0) / reps;
+        t0 = now();
+        for (int r = 0; r < reps; r++) {
+            memcpy(g, x, sizeof(float) * T * H);
+            t->gelu_erf(T * H, g);
+        }
+        double ge = (now() - t0) / reps;
+        printf("  layernorm 300x96 %.1f us, softmax 300x300 %.1f us (with copy), gelu 300x384 %.1f us (with copy)\n",
+               ln * 1e6, sm * 1e6, ge * 1e6);
+        free(g), free(ones);
+    }
+    return 0;
+}
