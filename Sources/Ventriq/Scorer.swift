@@ -28,6 +28,8 @@ public final class Scorer {
     public var qualityThresholds: LeadQuality.Thresholds
     private var rawWindow: [Float]
     private var quality: [LeadQuality]
+    /// Lead quality of the last window scored, in the model's lead order.
+    public var lastQuality: [LeadQuality] { quality }
 
     public var config: ModelConfig { model.config }
 
@@ -107,9 +109,10 @@ public final class Scorer {
                       probabilities: probabilitySum.map { $0 / Double(windows) }, problems: problems)
     }
 
-    /// Quality check, conditioning and inference of the window at `start` of a lead-major signal.
-    /// Allocates nothing.
-    func scoreWindow(_ signal: [Float], sampleCount: Int, start: Int) throws {
+    /// Quality check, conditioning and inference of the window at `start` of a lead-major signal
+    /// (`modelSignal`'s layout, `sampleCount` samples per lead). Allocates nothing. Afterwards the
+    /// window's outputs are in `interpreter.withOutputs` and its lead quality in `lastQuality`.
+    public func scoreWindow(_ signal: [Float], sampleCount: Int, start: Int) throws {
         let leadCount = config.architecture.leads.count, w = config.architecture.windowSamples
         signal.withUnsafeBufferPointer { s in
             rawWindow.withUnsafeMutableBufferPointer { raw in

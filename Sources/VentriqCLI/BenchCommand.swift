@@ -110,7 +110,7 @@ struct BenchCommand: ParsableCommand {
 
     private func peakRSS() -> Int {
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
         return Int(usage.ru_maxrss) * 1024  // Linux reports kilobytes
     }
 }

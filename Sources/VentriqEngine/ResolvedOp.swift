@@ -61,13 +61,15 @@ struct ResolvedOp {
             let hd = d / heads
             let ld = 3 * d
             let scale = Float(1.0 / Double(hd).squareRoot())
-            for h in 0..<heads {
-                let q = qkv + Int(h * hd)
-                let k = qkv + Int(d + h * hd)
-                let v = qkv + Int(2 * d + h * hd)
+            // An Int loop: iterating a Range<Int32> allocates in unoptimised builds.
+            for h in 0..<Int(heads) {
+                let offset = h * Int(hd)
+                let q = qkv + offset
+                let k = qkv + Int(d) + offset
+                let v = qkv + 2 * Int(d) + offset
                 vq_sgemm_nt(t, t, hd, q, ld, k, ld, scale, scores, t)
                 vq_softmax_rows(t, t, scores, t)
-                vq_sgemm_nn(t, hd, t, In(scores), t, v, ld, y + Int(h * hd), d)
+                vq_sgemm_nn(t, hd, t, In(scores), t, v, ld, y + offset, d)
             }
         case .gelu(let x, let count):
             vq_gelu_erf(count, x)
