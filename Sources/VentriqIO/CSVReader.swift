@@ -2,7 +2,8 @@ import Foundation
 
 /// Reads ECG CSV files: one column per lead, one row per sample.
 ///
-/// Syntax (lines are 1-based in errors; `\n` or `\r\n` line ends; blank lines are skipped):
+/// Syntax (UTF-8, an initial byte order mark ignored; lines are 1-based in errors; `\n` or
+/// `\r\n` line ends; blank lines are skipped):
 /// - Optional leading comment lines starting with `#`. Within them, `key=value` words set file
 ///   properties: `sampling_rate_hz=500` (the rate) and `unit=uV` (the unit of columns whose
 ///   header names none). Other comment text is ignored, so `# sampling_rate_hz=500 unit=mV` and
@@ -296,7 +297,11 @@ private struct LineScanner {
     var position = 0
     var lineNumber = 0
 
-    init(buffer: UnsafeBufferPointer<UInt8>) { self.buffer = buffer }
+    init(buffer: UnsafeBufferPointer<UInt8>) {
+        self.buffer = buffer
+        // Spreadsheet exports often start with a UTF-8 byte order mark; it is not part of a name.
+        if buffer.count > 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
+    }
 
     var end: Int { buffer.count - 1 }
 

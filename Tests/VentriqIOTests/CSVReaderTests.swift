@@ -29,6 +29,12 @@ import VentriqTestSupport
         #expect(recording.channels[2].samples == [-0.25, 3])
     }
 
+    @Test func byteOrderMarkIsIgnored() throws {
+        let url = try csv("\u{FEFF}time,I\n0,1\n0.5,2\n")
+        let recording = try RecordingReader.read(url)
+        #expect(recording.samplingRateHz == 2 && recording.channels.map(\.name) == ["I"])
+    }
+
     @Test func optionsOverrideRateAndDefaultUnit() throws {
         let url = try csv("# sampling_rate_hz=250 unit=V\nI,II\n1,2\n3,4")
         let fromFile = try RecordingReader.read(url)
