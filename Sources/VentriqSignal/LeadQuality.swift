@@ -25,8 +25,9 @@
 ///   recorder would have removed), any sample is non-finite, or pinned fraction >= 0.01 (25 of
 ///   2500 samples; clipping at 50 % of each lead's excursion pins >= 3.7 %, the clean maximum is
 ///   0.44 %);
-/// - noisy if noise ratio > 1.0 (clean maximum 0.65; white noise as strong as the ECG (0 dB)
-///   gives >= 1.69, at 6 dB SNR >= 1.08, at 10 dB about 0.75, which passes).
+/// - noisy if noise ratio > 1.0 (clean maximum 0.65; on anterior_mi_00190's first window, white
+///   noise as strong as the ECG (0 dB) gives >= 1.69, at 6 dB SNR >= 1.08, at 10 dB about 0.75,
+///   which passes; 20-150 Hz muscle-like noise reaches 1.0 only at about 0 dB).
 /// The noise ratio depends on the sampling rate: measure windows at the model's rate (500 Hz),
 /// after resampling.
 ///

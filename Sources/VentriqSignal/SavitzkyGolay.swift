@@ -75,11 +75,12 @@ struct SavitzkyGolay {
                 i += 1
             }
         case .general:
-            // oline = x[i-h] * w[0]; then x[i+k] * w[h+k] for k = -h+1 ... h, w = reversed c.
+            // ndimage: oline = x[i+h] * w[2h]; then x[i+k] * w[h+k] for k = -h ..< h, with w the
+            // reversed kernel (w[h+k] = c[h-k]).
             while i < n - h {
-                var acc = x[i - h] * c[2 * h]
-                var k = -h + 1
-                while k <= h {
+                var acc = x[i + h] * c[0]
+                var k = -h
+                while k < h {
                     acc += x[i + k] * c[h - k]
                     k += 1
                 }

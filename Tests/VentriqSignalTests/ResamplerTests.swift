@@ -126,4 +126,34 @@ import VentriqTestSupport
         // The limit itself is accepted.
         #expect((try? Resampler(fromHz: 999, toHz: 1000))?.up == 1000)
     }
+
+    @Test(.enabled(if: AllocationCounter.available() == 1, "malloc interposition needs glibc"))
+    func resampleIntoBufferDoesNotAllocate() throws {
+        let r = try Resampler(fromHz: 360, toHz: 500)
+        var rng = TestRandom(seed: 8)
+        let x = (0 ..< 3600).map { _ in Float(rng.gaussian()) }
+        let x64 = x.map(Double.init)
+        var y = [Float](repeating: 0, count: r.outputCount(forInputCount: 3600))
+        var y64 = [Double](repeating: 0, count: y.count)
+        var fewest = UInt64.max
+        try x.withUnsafeBufferPointer { xp in
+            try y.withUnsafeMutableBufferPointer { yp in
+                try x64.withUnsafeBufferPointer { xp64 in
+                    try y64.withUnsafeMutableBufferPointer { yp64 in
+                        try r.resample(xp, into: yp)
+                        try r.resample(xp64, into: yp64)
+                        for _ in 0 ..< 5 {
+                            AllocationCounter.start()
+                            try r.resample(xp, into: yp)
+                            try r.resample(xp64, into: yp64)
+                            AllocationCounter.stop()
+                            fewest = min(fewest, AllocationCounter.allocations())
+                        }
+                    }
+                }
+            }
+        }
+        #expect(fewest == 0)
+        #expect(y.count == 5000 && zip(y, y64).allSatisfy { $0 == Float($1) })
+    }
 }
