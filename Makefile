@@ -26,7 +26,7 @@ build:
 
 # The main job: score the bundled sample recording with the default model.
 demo: build
-	$(VENTRIQ) score $(SAMPLE) --model $(MODEL)
+	$(VENTRIQ) score $(SAMPLE) --model $(MODEL) --format text
 
 test: setup test-swift test-kernels-aarch64 test-python typecheck
 

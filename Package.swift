@@ -62,7 +62,10 @@ let package = Package(
         .target(name: "VentriqTestSupport", path: "Tests/VentriqTestSupport"),
         .testTarget(name: "VentriqKernelsTests", dependencies: ["CVentriqKernels", "VentriqTestSupport"]),
         .testTarget(name: "VentriqModelTests", dependencies: ["VentriqModel", "VentriqTestSupport"]),
-        .testTarget(name: "VentriqSignalTests", dependencies: ["VentriqSignal", "VentriqTestSupport"]),
+        .testTarget(
+            name: "VentriqSignalTests",
+            dependencies: ["VentriqSignal", "CVentriqAllocationCounter", "VentriqTestSupport"]
+        ),
         .testTarget(name: "VentriqIOTests", dependencies: ["VentriqIO", "VentriqTestSupport"]),
         .testTarget(
             name: "VentriqEngineTests",

@@ -1,3 +1,4 @@
+import CVentriqAllocationCounter
 import Foundation
 import Testing
 import VentriqTestSupport
@@ -225,11 +226,10 @@ import VentriqTestSupport
     }
 }
 
-/// CVentriqAllocationCounter's C entry points, bound by name (no module dependency from this
-/// test target). Plain C functions without arguments, so Swift's calling convention matches.
+/// The allocation counter (per thread; see CVentriqAllocationCounter) under short names.
 enum AllocationCounter {
-    @_silgen_name("vq_allocation_counter_available") static func available() -> Int32
-    @_silgen_name("vq_allocation_counter_start") static func start()
-    @_silgen_name("vq_allocation_counter_stop") static func stop()
-    @_silgen_name("vq_allocation_counter_allocations") static func allocations() -> UInt64
+    static func available() -> Int32 { vq_allocation_counter_available() }
+    static func start() { vq_allocation_counter_start() }
+    static func stop() { vq_allocation_counter_stop() }
+    static func allocations() -> UInt64 { vq_allocation_counter_allocations() }
 }

@@ -77,6 +77,11 @@ extension TestEnvironment {
         process.executableURL = interpreter
         process.arguments = ["-c", script] + arguments
         process.currentDirectoryURL = directory ?? repositoryRoot
+        // This checkout's training package first, whichever interpreter runs it.
+        var environment = ProcessInfo.processInfo.environment
+        let training = repositoryRoot.appendingPathComponent("training").path
+        environment["PYTHONPATH"] = [training, environment["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+        process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
