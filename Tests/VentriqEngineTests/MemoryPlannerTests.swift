@@ -1,4 +1,5 @@
 import Testing
+import VentriqTestSupport
 @testable import VentriqEngine
 
 @Suite("MemoryPlanner")
@@ -16,7 +17,7 @@ struct MemoryPlannerTests {
 
     @Test("buffers alive together never overlap; offsets are aligned")
     func randomLifetimes() {
-        var rng = SplitMix64(seed: 0x5EED)
+        var rng = TestRandom(seed: 0x5EED)
         for _ in 0..<200 {
             var planner = MemoryPlanner(alignment: 64)
             for i in 0..<Int.random(in: 1...40, using: &rng) {
@@ -56,15 +57,3 @@ struct MemoryPlannerTests {
     }
 }
 
-/// A small deterministic generator so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
