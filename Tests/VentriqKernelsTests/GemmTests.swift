@@ -310,7 +310,7 @@ struct GemmTests {
         }
     }
 
-    @Test("edge values: large and tiny magnitudes, cancellation", arguments: GemmKind.allCases)
+    @Test("edge values: large, tiny and subnormal magnitudes, cancellation", arguments: GemmKind.allCases)
     func edgeValues(kind: GemmKind) {
         var rng = KernelSeed.generator(3000 + UInt64(GemmKind.allCases.firstIndex(of: kind)!))
         for (m, n, k) in [(13, 21, 17), (7, 33, 70)] {
@@ -326,6 +326,11 @@ struct GemmTests {
             }
             GemmProblem(kind: kind, m: m, n: n, k: k, pad: 0, withBias: true, fillA: spread, fillB: spread,
                         fillBias: spread, fillC: spread).checkAllISAs()
+            // subnormal A (|a| < 1.2e-38) against ordinary B: subnormal products and sums
+            let subnormal: (Int) -> Float = { _ in r.float(-1...1) * Float.leastNormalMagnitude }
+            let ordinary: (Int) -> Float = { _ in r.float(-1...1) }
+            GemmProblem(kind: kind, m: m, n: n, k: k, pad: 3, withBias: false, fillA: subnormal, fillB: ordinary,
+                        fillBias: ordinary, fillC: ordinary).checkAllISAs()
             rng = r
         }
     }
