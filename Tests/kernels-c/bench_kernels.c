@@ -30,7 +30,11 @@ static double now(void) {
 /* Measured peak (one try): 12 independent chains of 256-bit FMAs (the AVX2 kernels' instruction). */
 __attribute__((target("avx2,fma"))) static double peak_fma_gflops(void) {
     __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
-    __m256 c0 = a, c1 = a, c2 = a, c3 = a, c4 = a, c5 = a, c6 = a, c7 = a, c8 = a, c9 = a, c10 = a, c11 = a;
+    /* distinct starting values, so that no compiler merges the chains */
+#define START(i) _mm256_set1_ps(1.0f + (i))
+    __m256 c0 = START(0), c1 = START(1), c2 = START(2), c3 = START(3), c4 = START(4), c5 = START(5);
+    __m256 c6 = START(6), c7 = START(7), c8 = START(8), c9 = START(9), c10 = START(10), c11 = START(11);
+#undef START
     const long iters = 20 * 1000 * 1000;
     double t0 = now();
     for (long i = 0; i < iters; i++) {

@@ -132,8 +132,8 @@ void vq_sgemm_pack(const float *W, int N, int K, float *packed);
  *   bias:   N floats, or NULL for none
  *   C:      M x N, leading dimension ldc >= N; overwritten; must not overlap A, packed or bias
  * K = 0 gives C = bias (or 0). Sums are float32 in an unspecified order (SIMD: FMA); each
- * element is within (K + 2) * 2^-24 * (|bias_j| + sum_k |A_ik W_jk|) (+ subnormal slack) of the
- * exact value.
+ * element is within 1.01 (K + 4) 2^-24 (|bias_j| + sum_k |A_ik W_jk|) (+ (K + 4) 2^-149 for
+ * subnormal partial sums) of the exact value: the GEMM bound of the tests.
  */
 void vq_sgemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, float *C, int ldc);
@@ -155,7 +155,7 @@ void vq_sgemm_packed_accumulate(int M, int N, int K, const float *A, int lda, co
  *   A: M x K, leading dimension lda >= K (Q: a head slice of qkv [T, 3D], lda = 3D)
  *   B: N x K, leading dimension ldb >= K (K: a head slice of qkv, ldb = 3D)
  *   C: M x N, leading dimension ldc >= N; overwritten; must not overlap A or B
- * K = 0 gives C = 0. Bound: (K + 2) * 2^-24 * |alpha| * sum_k |A_ik B_jk| (+ subnormal slack).
+ * K = 0 gives C = 0. Bound: 1.01 (K + 4) 2^-24 |alpha| sum_k |A_ik B_jk| (+ subnormal slack).
  */
 void vq_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float alpha, float *C, int ldc);
@@ -166,7 +166,7 @@ void vq_sgemm_nt(int M, int N, int K, const float *A, int lda, const float *B, i
  *   B: K x N, leading dimension ldb >= N (V: a head slice of qkv, ldb = 3D)
  *   C: M x N, leading dimension ldc >= N; overwritten (out: a head slice of [T, D], ldc = D);
  *      must not overlap A or B
- * K = 0 gives C = 0. Bound: (K + 2) * 2^-24 * sum_k |A_ik B_kj| (+ subnormal slack).
+ * K = 0 gives C = 0. Bound: 1.01 (K + 4) 2^-24 sum_k |A_ik B_kj| (+ subnormal slack).
  */
 void vq_sgemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float *C, int ldc);
@@ -183,8 +183,8 @@ void vq_sgemm_nn(int M, int N, int K, const float *A, int lda, const float *B, i
  *   when eps = 0)
  *   y: rows x cols, leading dimension ldy; y == x with ldy == ldx (in place) is allowed, any
  *   other overlap is not.
- * Float32 sums (SIMD: other order). Bound vs exact: about 2 (cols + 4) 2^-24 *
- * (|gamma| rstd (|x - mean| + mean|x|) + |beta|).
+ * Float32 sums (SIMD: other order, FMA). Bound vs exact: 2 (cols + 8) 2^-24 *
+ * (|gamma| rstd (|x - mean| + mean|x|) + |beta|) + 2^-23 |y|.
  */
 void vq_layernorm(int rows, int cols, const float *x, int ldx, const float *gamma,
                   const float *beta, float eps, float *y, int ldy);
@@ -193,8 +193,8 @@ void vq_layernorm(int rows, int cols, const float *x, int ldx, const float *gamm
  * Softmax of each row of x [rows, cols] in place (torch.softmax(x, -1)):
  *   m = max(row);  e = exp(x - m);  x = e * (1 / sum(e))
  * Entries may be -inf (masked; they become 0) as long as each row has a finite entry; other
- * inputs must be finite. SIMD versions use a polynomial exp (<= 2 ulp); bound vs reference
- * about (2 cols + 8) 2^-24 relative per element.
+ * inputs must be finite. SIMD versions use a polynomial exp (<= 2 ulp); bound vs exact
+ * (2 cols + 12 + |x - m|) 2^-24 relative per element.
  */
 void vq_softmax_rows(int rows, int cols, float *x, int ld);
 
