@@ -33,11 +33,12 @@ public final class Scorer {
 
     public var config: ModelConfig { model.config }
 
-    public init(model: Model, qualityThresholds: LeadQuality.Thresholds = .default) throws {
+    /// - Parameter kernels: which kernels the engine binds (the CPU's widest by default).
+    public init(model: Model, qualityThresholds: LeadQuality.Thresholds = .default, kernels: KernelChoice = .automatic) throws {
         self.model = model
         self.qualityThresholds = qualityThresholds
         let a = model.config.architecture
-        interpreter = try Interpreter.prepared(model: model)
+        interpreter = try Interpreter.prepared(model: model, kernels: kernels)
         conditioner = try WindowConditioner(spec: model.config.preprocessing, leadCount: a.leads.count, sampleCount: a.windowSamples)
         rawWindow = [Float](repeating: 0, count: a.leads.count * a.windowSamples)
         quality = [LeadQuality](repeating: LeadQuality(status: .ok, peakToPeakMV: 0, standardDeviationMV: 0, maximumAbsoluteMV: 0, pinnedFraction: 0, noiseRatio: 0), count: a.leads.count)

@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Untimed runs before timing.")
     var warmup = 20
 
+    @Option(name: .long, help: "Kernels: auto, reference, avx2, avx512 or neon.")
+    var kernels: KernelChoice = .automatic
+
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
@@ -39,7 +42,10 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let model = try Model(contentsOf: modelOptions.resolvedURL())
-        let scorer = try Scorer(model: model)
+        guard kernels.isAvailable else {
+            throw ValidationError("--kernels \(kernels.rawValue) is not available in this build or on this CPU")
+        }
+        let scorer = try Scorer(model: model, kernels: kernels)
         let a = model.config.architecture
         let (signal, count, source) = try benchSignal(scorer)
         let macs = scorer.interpreter.graph.macsPerWindow
@@ -64,7 +70,7 @@ struct BenchCommand: ParsableCommand {
 
         let memory = scorer.interpreter.memory!
         let report = BenchReport(
-            model: model.config.name, sha256: model.sha256, kernels: KernelInfo.isaName, input: source,
+            model: model.config.name, sha256: model.sha256, kernels: scorer.interpreter.kernelName ?? "-", input: source,
             iterations: iterations, warmup: warmup, macsPerWindow: macs,
             engine: .init(engine), window: .init(window),
             allocationsPerWindow: Double(allocations) / Double(2 * iterations),

@@ -104,7 +104,7 @@ struct InspectCommand: ParsableCommand {
             print("arena     \(m.arenaBytes) bytes: activations \(m.activationBytes) (lower bound \(m.lowerBoundBytes), "
                   + "without sharing \(m.unsharedBytes)), weights \(m.weightBytes)")
         }
-        print("kernels   \(KernelInfo.isaName)")
+        print("kernels   \(interpreter.kernelName ?? "-")")
         if plan, let p = interpreter.plan { print(p.table) }
         if verify { try verifyModel(model, interpreter: interpreter, url: url) }
     }

@@ -25,11 +25,15 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "Output format: jsonl, csv or text.")
     var format: ResultFormat = .jsonl
 
+    @Option(name: .long, help: "Kernels: auto, reference, avx2, avx512 or neon.")
+    var kernels: KernelChoice = .automatic
+
     @Option(name: .long, help: "Write results to FILE (atomically, when all records are done) instead of standard output.")
     var output: String?
 
     func validate() throws {
         if records.isEmpty { throw ValidationError("give at least one RECORD") }
+        if !kernels.isAvailable { throw ValidationError("--kernels \(kernels.rawValue) is not available in this build or on this CPU") }
         if let output, FileManager.default.fileExists(atPath: output),
            (try? FileManager.default.attributesOfItem(atPath: output)[.type] as? FileAttributeType) == .typeDirectory {
             throw ValidationError("--output \(output) is a directory")
@@ -43,7 +47,7 @@ struct ScoreCommand: ParsableCommand {
             diagnose("error: cannot load model: \(error)")
             throw ExitCode(1)
         }
-        let scorer = try Scorer(model: model)
+        let scorer = try Scorer(model: model, kernels: kernels)
         let writer = ResultWriter(format: format)
         let options = reading.readOptions()
         var failed = paths.failures.count

@@ -55,3 +55,4 @@ enum NPYLayoutArgument: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension ResultFormat: ExpressibleByArgument {}
+extension KernelChoice: ExpressibleByArgument {}

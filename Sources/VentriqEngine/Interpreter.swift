@@ -16,17 +16,26 @@ public final class Interpreter {
     public let model: Model
     public let graph: EncoderGraph
     public let strategy: MemoryPlanner.Strategy
+    /// Which kernels `prepare` binds (the CPU's best by default).
+    public let kernelChoice: KernelChoice
     public private(set) var plan: MemoryPlanner.Plan?
+    /// The kernel table bound at prepare: later process-wide selections do not affect this
+    /// interpreter, so its results never change between windows.
+    private var kernels: vq_kernel_table?
     private var arena: Arena?
     private var resolved: [ResolvedOp] = []
     private var stageViews: [(name: String, view: UnsafeBufferPointer<Float>)?] = []
     private var views = Views()
 
-    /// - Parameter strategy: `.greedy` (default) shares bytes between intermediates whose
-    ///   lifetimes do not meet; `.linear` gives each its own (for comparison).
-    public init(model: Model, strategy: MemoryPlanner.Strategy = .greedy) throws {
+    /// - Parameters:
+    ///   - strategy: `.greedy` (default) shares bytes between intermediates whose lifetimes do not
+    ///     meet; `.linear` gives each its own (for comparison).
+    ///   - kernels: `.automatic` (the widest ISA this CPU runs) or a specific one, e.g.
+    ///     `.reference` to check the SIMD kernels against the scalar ones.
+    public init(model: Model, strategy: MemoryPlanner.Strategy = .greedy, kernels: KernelChoice = .automatic) throws {
         self.model = model
         self.strategy = strategy
+        self.kernelChoice = kernels
         graph = EncoderGraph(config: model.config)
         for w in graph.weights {
             let info = try model.file.info(w.name)
@@ -37,8 +46,9 @@ public final class Interpreter {
     }
 
     /// Convenience: `init(model:)` then `prepare()`.
-    public static func prepared(model: Model, strategy: MemoryPlanner.Strategy = .greedy) throws -> Interpreter {
-        let interpreter = try Interpreter(model: model, strategy: strategy)
+    public static func prepared(model: Model, strategy: MemoryPlanner.Strategy = .greedy,
+                                kernels: KernelChoice = .automatic) throws -> Interpreter {
+        let interpreter = try Interpreter(model: model, strategy: strategy, kernels: kernels)
         try interpreter.prepare()
         return interpreter
     }
@@ -48,6 +58,9 @@ public final class Interpreter {
     /// Plans the arena, allocates it (once) and packs the weights. Idempotent.
     public func prepare() throws {
         guard arena == nil else { return }
+        guard let table = vq_kernels_table(kernelChoice.isa)?.pointee else {
+            throw EngineError.kernelsUnavailable(kernelChoice.rawValue)
+        }
         var planner = MemoryPlanner(alignment: 64)
         var first = [Int](repeating: Int.max, count: graph.tensors.count)
         var last = [Int](repeating: -1, count: graph.tensors.count)
@@ -111,7 +124,11 @@ public final class Interpreter {
                       logits: view(graph.logits), probabilities: view(graph.probabilities))
         self.plan = plan
         self.arena = arena
+        self.kernels = table
     }
+
+    /// The ISA of the kernels bound at prepare ("avx512", "avx2", "neon", "reference"), nil before.
+    public var kernelName: String? { kernels.map { String(cString: $0.name) } }
 
     /// Bytes of the planned activation region, its lower bound, the weights region, and what a
     /// plan without sharing would need. Nil before `prepare`.
@@ -144,9 +161,9 @@ public final class Interpreter {
     /// - Parameter stageObserver: called after each named stage (patch_embed, blocks.N, embedding)
     ///   with a view of its values; for parity tests and debugging.
     public func invoke(stageObserver: ((String, UnsafeBufferPointer<Float>) -> Void)? = nil) throws {
-        guard isPrepared else { throw EngineError.notPrepared }
+        guard let kernels else { throw EngineError.notPrepared }
         for step in resolved.indices {
-            resolved[step].run()
+            resolved[step].run(kernels)
             if let stageObserver, let stage = stageViews[step] { stageObserver(stage.name, stage.view) }
         }
     }
@@ -199,6 +216,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case inputSize(expected: Int, found: Int)
     case weightShape(file: String, tensor: String, expected: [Int], found: [Int])
     case planConflict(String, String)
+    case kernelsUnavailable(String)
 
     public var description: String {
         switch self {
@@ -207,6 +225,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .weightShape(let file, let t, let e, let f):
             return "\(file): tensor '\(t)' has shape \(f); the config's architecture needs \(e)"
         case .planConflict(let a, let b): return "memory plan places live buffers '\(a)' and '\(b)' on the same bytes"
+        case .kernelsUnavailable(let isa): return "kernels '\(isa)' are not available in this build or on this CPU"
         }
     }
 }

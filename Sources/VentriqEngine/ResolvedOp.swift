@@ -46,15 +46,16 @@ struct ResolvedOp {
         }
     }
 
+    /// Runs the op with `kernels`, the table the interpreter captured at prepare time.
     @inline(__always)
-    func run() {
+    func run(_ kernels: vq_kernel_table) {
         switch kind {
         case .linear(let x, let rows, let k, let n, let packed, let bias, let y):
-            vq_sgemm_packed(rows, n, k, x, k, packed, bias, y, n)
+            kernels.sgemm_packed(rows, n, k, x, k, packed, bias, y, n)
         case .add(let a, let b, let y, let count):
-            vq_add(count, a, b, y)
+            kernels.add(count, a, b, y)
         case .layerNorm(let x, let rows, let cols, let gamma, let beta, let eps, let y):
-            vq_layernorm(rows, cols, x, cols, gamma, beta, eps, y, cols)
+            kernels.layernorm(rows, cols, x, cols, gamma, beta, eps, y, cols)
         case .attention(let qkv, let t, let d, let heads, let scores, let y):
             // Per head h: scores = (Q_h K_h^T) / sqrt(head_dim); softmax over keys; y_h = scores V_h.
             // Q, K and V are column slices of the [T, 3D] qkv rows (timm's reshape order).
@@ -67,14 +68,14 @@ struct ResolvedOp {
                 let q = qkv + offset
                 let k = qkv + Int(d) + offset
                 let v = qkv + 2 * Int(d) + offset
-                vq_sgemm_nt(t, t, hd, q, ld, k, ld, scale, scores, t)
-                vq_softmax_rows(t, t, scores, t)
-                vq_sgemm_nn(t, hd, t, In(scores), t, v, ld, y + offset, d)
+                kernels.sgemm_nt(t, t, hd, q, ld, k, ld, scale, scores, t)
+                kernels.softmax_rows(t, t, scores, t)
+                kernels.sgemm_nn(t, hd, t, In(scores), t, v, ld, y + offset, d)
             }
         case .gelu(let x, let count):
-            vq_gelu_erf(count, x)
+            kernels.gelu_erf(count, x)
         case .meanRows(let x, let rows, let cols, let y):
-            vq_mean_rows(rows, cols, x, cols, y)
+            kernels.mean_rows(rows, cols, x, cols, y)
         case .sigmoid(let x, let y, let count):
             for i in 0..<count { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
         }

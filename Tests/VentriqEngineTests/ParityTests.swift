@@ -11,16 +11,18 @@ import VentriqTestSupport
 struct ParityTests {
     static let tolerance: Float = 1e-4
 
-    @Test("every stage of every golden window within 1e-4")
-    func goldenStages() throws {
+    @Test("every stage of every golden window within 1e-4, with every kernel set this CPU runs",
+          arguments: KernelChoice.allCases.filter(\.isAvailable))
+    func goldenStages(kernels: KernelChoice) throws {
         let model = try Model(contentsOf: TestEnvironment.defaultModel)
         let golden = try SafeTensorsFile(contentsOf: TestEnvironment.defaultGolden)
-        let interpreter = try Interpreter.prepared(model: model)
+        let interpreter = try Interpreter.prepared(model: model, kernels: kernels)
+        #expect(kernels == .automatic || interpreter.kernelName == kernels.rawValue)
         let comparisons = try GoldenVectors.compare(interpreter, golden: golden)
         #expect(comparisons.map(\.stage) == ["patch_embed", "blocks.0", "blocks.1", "blocks.2", "embedding",
                                               "regression", "logits", "probabilities"])
         for c in comparisons {
-            print("parity \(c.stage): max abs error \(c.maxAbsoluteError), relative \(c.maxRelativeError)")
+            print("parity [\(interpreter.kernelName!)] \(c.stage): max abs error \(c.maxAbsoluteError), relative \(c.maxRelativeError)")
             #expect(c.maxRelativeError <= Self.tolerance, "stage \(c.stage): relative error \(c.maxRelativeError)")
         }
     }
