@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Ventriq", targets: ["Ventriq"]),
         .executable(name: "ventriq", targets: ["VentriqCLI"]),
+        .executable(name: "ventriq-quantize", targets: ["VentriqQuantizeTool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -50,10 +51,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The quantizer: calibration, int8 model building, sensitivity, accuracy report and gate.
+        .target(
+            name: "VentriqQuant",
+            dependencies: ["Ventriq", "CVentriqKernels", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // `ventriq-quantize`'s command, shared by quantize/ and `ventriq quantize`.
+        .target(
+            name: "VentriqQuantCLI",
+            dependencies: ["VentriqQuant", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "VentriqQuantizeTool", dependencies: ["VentriqQuantCLI"], path: "quantize"),
         .executableTarget(
             name: "VentriqCLI",
             dependencies: [
-                "Ventriq", "CVentriqAllocationCounter",
+                "Ventriq", "VentriqQuantCLI", "CVentriqAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -75,5 +87,6 @@ let package = Package(
             name: "VentriqTests",
             dependencies: ["Ventriq", "CVentriqAllocationCounter", "VentriqTestSupport"]
         ),
+        .testTarget(name: "VentriqQuantTests", dependencies: ["VentriqQuant", "CVentriqAllocationCounter", "VentriqTestSupport"]),
     ]
 )

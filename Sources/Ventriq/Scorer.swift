@@ -82,7 +82,9 @@ public final class Scorer {
     }
 
     /// Scores a recording already in memory.
-    public func score(_ recording: Recording) throws -> ScoreResult {
+    /// - Parameter windowObserver: called with each window's index and outputs (embedding,
+    ///   regression, logits, probabilities) before they are aggregated; for evaluation tools.
+    public func score(_ recording: Recording, windowObserver: ((Int, InterpreterOutputs) throws -> Void)? = nil) throws -> ScoreResult {
         let a = config.architecture
         let (signal, count, map) = try modelSignal(recording)
         let leadCount = a.leads.count, w = a.windowSamples
@@ -103,6 +105,7 @@ public final class Scorer {
                 for i in regressionSum.indices { regressionSum[i] += Double(out.regression[i]) }
                 // As the reference scorer: sigmoid in double of the float32 logits, then the mean.
                 for i in probabilitySum.indices { probabilitySum[i] += 1 / (1 + Foundation.exp(-Double(out.logits[i]))) }
+                try windowObserver?(k, out)
             }
         }
         return result(for: recording, map: map, windows: windows, samples: count,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VentriqQuantCLI
 
 /// `ventriq`: one subcommand per job, each a thin layer over the `Ventriq` library.
 /// Data goes to standard output, diagnostics to standard error. Exit codes: 0 success, 1 when
@@ -11,7 +12,7 @@ struct VentriqCommand: ParsableCommand {
         abstract: "Estimates cardiac MRI measures (LVEF, RVEF, cardiac output) and disease risks from a 12-lead ECG.",
         discussion: "Not for clinical use: the bundled model is trained on a synthetic cohort.",
         version: VentriqVersion.string,
-        subcommands: [ScoreCommand.self, InspectCommand.self, BenchCommand.self]
+        subcommands: [ScoreCommand.self, InspectCommand.self, BenchCommand.self, QuantizeCommand.self]
     )
 
     static func main() {

@@ -32,8 +32,19 @@ public final class Arena {
 
     /// `count` floats at byte `offset` from the arena's start (offset must keep 4-byte alignment).
     func floats(at offset: Int, count: Int) -> UnsafeMutableBufferPointer<Float> {
-        precondition(offset % MemoryLayout<Float>.alignment == 0 && offset + count * 4 <= totalBytes)
-        return UnsafeMutableBufferPointer(start: (base + offset).assumingMemoryBound(to: Float.self), count: count)
+        elements(Float.self, at: offset, count: count)
+    }
+
+    /// `count` values of `type` at byte `offset` (aligned for the type, inside the arena).
+    func elements<T>(_ type: T.Type, at offset: Int, count: Int) -> UnsafeMutableBufferPointer<T> {
+        precondition(offset % MemoryLayout<T>.alignment == 0 && offset + count * MemoryLayout<T>.stride <= totalBytes)
+        return UnsafeMutableBufferPointer(start: (base + offset).bindMemory(to: T.self, capacity: count), count: count)
+    }
+
+    /// The raw address at byte `offset`.
+    func address(at offset: Int) -> UnsafeMutableRawPointer {
+        precondition(offset <= totalBytes)
+        return base + offset
     }
 }
 
@@ -45,10 +56,10 @@ struct PersistentAllocator {
 
     init(alignment: Int) { self.alignment = alignment }
 
-    /// Reserves `count` floats; returns the byte offset within the persistent region.
-    mutating func reserve(floats count: Int) -> Int {
+    /// Reserves `bytes` bytes; returns the byte offset within the persistent region.
+    mutating func reserve(bytes: Int) -> Int {
         let offset = used
-        used += (count * MemoryLayout<Float>.size + alignment - 1) & ~(alignment - 1)
+        used += (bytes + alignment - 1) & ~(alignment - 1)
         return offset
     }
 }

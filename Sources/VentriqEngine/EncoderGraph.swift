@@ -17,11 +17,19 @@ import VentriqModel
 ///       -> head.regression [targets], head.classification [diseases] -> sigmoid
 public struct EncoderGraph: Sendable {
     /// An activation: `rows x cols` floats, row-major.
+    public enum ElementType: Sendable, Equatable {
+        case float32, int8
+
+        public var byteSize: Int { self == .float32 ? 4 : 1 }
+    }
+
     public struct Tensor: Sendable, Equatable {
         public var name: String
         public var rows: Int
         public var cols: Int
+        public var elementType: ElementType = .float32
         public var count: Int { rows * cols }
+        public var byteCount: Int { count * elementType.byteSize }
     }
 
     /// A weight copied into the arena's persistent region at prepare time.
@@ -31,6 +39,14 @@ public struct EncoderGraph: Sendable {
             case packedLinear(outFeatures: Int, inFeatures: Int)
             /// Plain floats (biases, norms, positional embedding), `count` of them.
             case plain(count: Int)
+            /// An int8 Linear weight [out, in] (I8), packed for the int8 GEMM microkernel.
+            case packedInt8Linear(outFeatures: Int, inFeatures: Int)
+            /// Plain int32 values (I32): int8 biases, requantization multipliers and shifts.
+            case int32(count: Int)
+            /// Plain int8 values (I8): the GELU lookup table.
+            case int8(count: Int)
+            /// One F32 scale s stored as 1.0f / s (an activation's quantization step).
+            case reciprocal
         }
         /// Tensor name in the model file.
         public var name: String
@@ -57,11 +73,22 @@ public struct EncoderGraph: Sendable {
         /// y = 1 / (1 + exp(-x))
         case sigmoid(input: Int, output: Int)
 
+        /// float32 -> int8: q = clamp(rint(x * (1 / s)), -127, 127)
+        case quantize(input: Int, inverseScale: Int, output: Int)
+        /// int8 x int8 -> int32 (+ int32 bias) -> float32: y = float(acc) * outputScale[n]
+        case int8Linear(input: Int, weight: Int, bias: Int, outputScale: Int, output: Int)
+        /// int8 x int8 -> int32 (+ bias) -> int8 by fixed-point requantization (multiplier, shift per channel)
+        case int8LinearRequantized(input: Int, weight: Int, bias: Int, multiplier: Int, shift: Int, output: Int)
+        /// int8 -> int8 by a 256-entry table (GELU between two int8 Linears)
+        case lookup(input: Int, table: Int, output: Int)
+
         /// Tensors this op reads and writes (for lifetimes).
         var tensorsUsed: [Int] {
             switch self {
             case .linear(let i, _, _, let o), .addWeight(let i, _, let o), .layerNorm(let i, _, _, _, let o),
-                 .meanRows(let i, let o), .sigmoid(let i, let o):
+                 .meanRows(let i, let o), .sigmoid(let i, let o), .quantize(let i, _, let o),
+                 .int8Linear(let i, _, _, _, let o), .int8LinearRequantized(let i, _, _, _, _, let o),
+                 .lookup(let i, _, let o):
                 return [i, o]
             case .add(let a, let b, let o): return [a, b, o]
             case .attention(let q, _, let s, let o): return [q, s, o]
@@ -85,7 +112,14 @@ public struct EncoderGraph: Sendable {
     public let targetCount: Int
     public let diseaseCount: Int
 
-    public init(config model: ModelConfig) {
+    /// Linears (by tensor prefix, e.g. "blocks.0.attn.qkv") that run in int8.
+    public let int8Linears: Set<String>
+
+    /// - Parameter int8Linears: the Linears an int8 model quantizes (empty for a float model).
+    ///   Their inputs are quantized right before them; `fc1` and `fc2` of a block both in int8
+    ///   pass int8 through the GELU lookup table, otherwise GELU runs in float.
+    public init(config model: ModelConfig, int8Linears: Set<String> = []) {
+        self.int8Linears = int8Linears
         let a = model.architecture
         config = a
         targetCount = model.targets.count
@@ -96,7 +130,7 @@ public struct EncoderGraph: Sendable {
         tensors.append(Tensor(name: "input", rows: t, cols: p))
 
         var x = addLinear("patch_embed.proj", input: input, rows: t, inFeatures: p, outFeatures: d,
-                          weightShape: [d, 1, 1, p], output: "patch_embed")
+                          weightShape: int8Linears.contains("patch_embed.proj") ? [d, p] : [d, 1, 1, p], output: "patch_embed")
         markStage("patch_embed", x)
         let pos = addWeight("pos_embed", .plain(count: t * d), shape: [1, t, d])
         x = append(.addWeight(input: x, weight: pos, output: newTensor("tokens", t, d)))
@@ -110,9 +144,17 @@ public struct EncoderGraph: Sendable {
             let proj = addLinear("\(n).attn.proj", input: attn, rows: t, inFeatures: d, outFeatures: d)
             let mid = append(.add(x, proj, output: newTensor("\(n).residual1", t, d)))
             let ln2 = addLayerNorm("\(n).norm2", input: mid, rows: t, cols: d, eps: eps)
-            let fc1 = addLinear("\(n).mlp.fc1", input: ln2, rows: t, inFeatures: d, outFeatures: h)
-            ops.append(.gelu(fc1))
-            let fc2 = addLinear("\(n).mlp.fc2", input: fc1, rows: t, inFeatures: h, outFeatures: d)
+            let fc2: Int
+            if int8Linears.contains("\(n).mlp.fc1") && int8Linears.contains("\(n).mlp.fc2") {
+                let hq = addInt8LinearRequantized("\(n).mlp.fc1", input: ln2, rows: t, inFeatures: d, outFeatures: h)
+                let table = addWeight("\(n).mlp.act.lut", .int8(count: 256), shape: [256])
+                let gq = append(.lookup(input: hq, table: table, output: newTensor("\(n).mlp.act", t, h, .int8)))
+                fc2 = addInt8Linear("\(n).mlp.fc2", quantizedInput: gq, rows: t, inFeatures: h, outFeatures: d)
+            } else {
+                let fc1 = addLinear("\(n).mlp.fc1", input: ln2, rows: t, inFeatures: d, outFeatures: h)
+                ops.append(.gelu(fc1))
+                fc2 = addLinear("\(n).mlp.fc2", input: fc1, rows: t, inFeatures: h, outFeatures: d)
+            }
             x = append(.add(mid, fc2, output: newTensor("\(n).out", t, d)))
             markStage(n, x)
         }
@@ -128,9 +170,13 @@ public struct EncoderGraph: Sendable {
     public var macsPerWindow: Int {
         ops.reduce(0) { total, op in
             switch op {
-            case .linear(let i, let w, _, _):
-                guard case .packedLinear(let out, let inp) = weights[w].layout else { return total }
-                return total + tensors[i].rows * out * inp
+            case .linear(let i, let w, _, _), .int8Linear(let i, let w, _, _, _),
+                 .int8LinearRequantized(let i, let w, _, _, _, _):
+                switch weights[w].layout {
+                case .packedLinear(let out, let inp), .packedInt8Linear(let out, let inp):
+                    return total + tensors[i].rows * out * inp
+                default: return total
+                }
             case .attention(let q, _, let s, _):
                 let (t, d) = (tensors[s].rows, tensors[q].cols / 3)
                 return total + 2 * t * t * d
@@ -141,8 +187,8 @@ public struct EncoderGraph: Sendable {
 
     // MARK: building
 
-    private mutating func newTensor(_ name: String, _ rows: Int, _ cols: Int) -> Int {
-        tensors.append(Tensor(name: name, rows: rows, cols: cols))
+    private mutating func newTensor(_ name: String, _ rows: Int, _ cols: Int, _ type: ElementType = .float32) -> Int {
+        tensors.append(Tensor(name: name, rows: rows, cols: cols, elementType: type))
         return tensors.count - 1
     }
 
@@ -163,10 +209,46 @@ public struct EncoderGraph: Sendable {
 
     private mutating func addLinear(_ prefix: String, input: Int, rows: Int, inFeatures: Int, outFeatures: Int,
                                     weightShape: [Int]? = nil, output: String? = nil, bias: Bool = true) -> Int {
+        if int8Linears.contains(prefix) {
+            let q = addQuantize(prefix, input: input, rows: rows, cols: inFeatures)
+            return addInt8Linear(prefix, quantizedInput: q, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, output: output)
+        }
         let w = addWeight("\(prefix).weight", .packedLinear(outFeatures: outFeatures, inFeatures: inFeatures),
                           shape: weightShape ?? [outFeatures, inFeatures])
         let b = bias ? addWeight("\(prefix).bias", .plain(count: outFeatures), shape: [outFeatures]) : nil
         return append(.linear(input: input, weight: w, bias: b, output: newTensor(output ?? prefix, rows, outFeatures)))
+    }
+
+    /// The input of an int8 Linear, quantized with the Linear's `input_scale`.
+    private mutating func addQuantize(_ prefix: String, input: Int, rows: Int, cols: Int) -> Int {
+        let inverse = addWeight("\(prefix).input_scale", .reciprocal, shape: [1])
+        return append(.quantize(input: input, inverseScale: inverse, output: newTensor("\(prefix).input_q", rows, cols, .int8)))
+    }
+
+    private mutating func addInt8Weights(_ prefix: String, inFeatures: Int, outFeatures: Int) -> (weight: Int, bias: Int) {
+        let w = addWeight("\(prefix).weight", .packedInt8Linear(outFeatures: outFeatures, inFeatures: inFeatures),
+                          shape: [outFeatures, inFeatures])
+        let b = addWeight("\(prefix).bias", .int32(count: outFeatures), shape: [outFeatures])
+        return (w, b)
+    }
+
+    /// An int8 Linear with float output, on an already quantized input.
+    private mutating func addInt8Linear(_ prefix: String, quantizedInput q: Int, rows: Int, inFeatures: Int,
+                                        outFeatures: Int, output: String? = nil) -> Int {
+        let (w, b) = addInt8Weights(prefix, inFeatures: inFeatures, outFeatures: outFeatures)
+        let scale = addWeight("\(prefix).output_scale", .plain(count: outFeatures), shape: [outFeatures])
+        return append(.int8Linear(input: q, weight: w, bias: b, outputScale: scale,
+                                  output: newTensor(output ?? prefix, rows, outFeatures)))
+    }
+
+    /// An int8 Linear with int8 output (requantized), quantizing its float input first.
+    private mutating func addInt8LinearRequantized(_ prefix: String, input: Int, rows: Int, inFeatures: Int, outFeatures: Int) -> Int {
+        let q = addQuantize(prefix, input: input, rows: rows, cols: inFeatures)
+        let (w, b) = addInt8Weights(prefix, inFeatures: inFeatures, outFeatures: outFeatures)
+        let m = addWeight("\(prefix).requant_multiplier", .int32(count: outFeatures), shape: [outFeatures])
+        let sh = addWeight("\(prefix).requant_shift", .int32(count: outFeatures), shape: [outFeatures])
+        return append(.int8LinearRequantized(input: q, weight: w, bias: b, multiplier: m, shift: sh,
+                                             output: newTensor(prefix, rows, outFeatures, .int8)))
     }
 
     private mutating func addLayerNorm(_ prefix: String, input: Int, rows: Int, cols: Int, eps: Float) -> Int {

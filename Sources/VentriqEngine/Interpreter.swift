@@ -36,7 +36,7 @@ public final class Interpreter {
         self.model = model
         self.strategy = strategy
         self.kernelChoice = kernels
-        graph = EncoderGraph(config: model.config)
+        graph = EncoderGraph(config: model.config, int8Linears: model.quantization?.int8Linears ?? [])
         for w in graph.weights {
             let info = try model.file.info(w.name)
             guard info.shape == w.shape else {
@@ -75,50 +75,32 @@ public final class Interpreter {
         let end = graph.ops.count
         for t in [graph.embedding, graph.regression, graph.logits, graph.probabilities] { last[t] = end }
         for (i, t) in graph.tensors.enumerated() {
-            planner.addBuffer(name: t.name, bytes: t.count * MemoryLayout<Float>.size, firstUse: first[i], lastUse: last[i])
+            planner.addBuffer(name: t.name, bytes: t.byteCount, firstUse: first[i], lastUse: last[i])
         }
         let plan = planner.plan(strategy)
         if let (a, b) = plan.firstConflict() {
             throw EngineError.planConflict(a, b)
         }
 
-        // Persistent region: weights in graph order.
+        // Persistent region: weights in graph order, converted or packed once.
         var persistent = PersistentAllocator(alignment: 64)
-        var weightOffsets: [Int] = []
-        for w in graph.weights {
-            switch w.layout {
-            case .packedLinear(let n, let k):
-                weightOffsets.append(persistent.reserve(floats: vq_sgemm_packed_size(Int32(n), Int32(k))))
-            case .plain(let count):
-                weightOffsets.append(persistent.reserve(floats: count))
-            }
-        }
+        let weightOffsets = graph.weights.map { persistent.reserve(bytes: Self.persistentBytes($0.layout)) }
         let arena = Arena(activationBytes: plan.arenaBytes, persistentBytes: persistent.used)
-        var weightPointers: [UnsafeMutablePointer<Float>] = []
+        var weightPointers: [UnsafeMutableRawPointer] = []
         for (w, offset) in zip(graph.weights, weightOffsets) {
-            let values = try model.file.floats(w.name, expectedShape: w.shape)
-            switch w.layout {
-            case .packedLinear(let n, let k):
-                let dst = arena.floats(at: plan.arenaBytes + offset, count: vq_sgemm_packed_size(Int32(n), Int32(k)))
-                values.withUnsafeBufferPointer { vq_sgemm_pack($0.baseAddress, Int32(n), Int32(k), dst.baseAddress) }
-                weightPointers.append(dst.baseAddress!)
-            case .plain(let count):
-                let dst = arena.floats(at: plan.arenaBytes + offset, count: count)
-                _ = dst.initialize(from: values)
-                weightPointers.append(dst.baseAddress!)
-            }
+            let at = plan.arenaBytes + offset
+            try load(w, into: arena, at: at)
+            weightPointers.append(arena.address(at: at))
         }
-        let tensorPointers = graph.tensors.indices.map { i in
-            arena.floats(at: plan.offsets[i], count: graph.tensors[i].count).baseAddress!
-        }
+        let tensorPointers = graph.tensors.indices.map { arena.address(at: plan.offsets[$0]) }
         resolved = graph.ops.map { ResolvedOp($0, graph: graph, tensors: tensorPointers, weights: weightPointers) }
         stageViews = graph.ops.indices.map { _ in nil }
         for stage in graph.stages {
             let t = graph.tensors[stage.tensor]
-            stageViews[stage.step] = (stage.name, UnsafeBufferPointer(start: tensorPointers[stage.tensor], count: t.count))
+            stageViews[stage.step] = (stage.name, UnsafeBufferPointer(start: tensorPointers[stage.tensor].assumingMemoryBound(to: Float.self), count: t.count))
         }
         func view(_ t: Int) -> UnsafeMutableBufferPointer<Float> {
-            UnsafeMutableBufferPointer(start: tensorPointers[t], count: graph.tensors[t].count)
+            UnsafeMutableBufferPointer(start: tensorPointers[t].assumingMemoryBound(to: Float.self), count: graph.tensors[t].count)
         }
         views = Views(input: view(graph.input), embedding: view(graph.embedding), regression: view(graph.regression),
                       logits: view(graph.logits), probabilities: view(graph.probabilities))
@@ -129,6 +111,66 @@ public final class Interpreter {
 
     /// The ISA of the kernels bound at prepare ("avx512", "avx2", "neon", "reference"), nil before.
     public var kernelName: String? { kernels.map { String(cString: $0.name) } }
+
+    /// Bytes a weight takes in the persistent region.
+    static func persistentBytes(_ layout: EncoderGraph.Weight.Layout) -> Int {
+        switch layout {
+        case .packedLinear(let n, let k): return vq_sgemm_packed_size(Int32(n), Int32(k)) * MemoryLayout<Float>.size
+        case .plain(let count): return count * MemoryLayout<Float>.size
+        case .packedInt8Linear(let n, let k): return vq_qgemm_packed_size(Int32(n), Int32(k))
+        case .int32(let count): return count * MemoryLayout<Int32>.size
+        case .int8(let count): return count
+        case .reciprocal: return MemoryLayout<Float>.size
+        }
+    }
+
+    /// Reads one weight from the model file into the arena, packing or converting it, and checks
+    /// the values an int8 model must get right (scales positive and finite, shifts in range).
+    private func load(_ w: EncoderGraph.Weight, into arena: Arena, at offset: Int) throws {
+        let file = model.file
+        func invalid(_ problem: String) -> EngineError {
+            .invalidWeight(file: model.url.path, tensor: w.name, problem: problem)
+        }
+        switch w.layout {
+        case .packedLinear(let n, let k):
+            let values = try file.floats(w.name, expectedShape: w.shape)
+            let dst = arena.floats(at: offset, count: vq_sgemm_packed_size(Int32(n), Int32(k)))
+            values.withUnsafeBufferPointer { vq_sgemm_pack($0.baseAddress, Int32(n), Int32(k), dst.baseAddress) }
+        case .plain(let count):
+            let values = try file.floats(w.name, expectedShape: w.shape)
+            if w.name.hasSuffix(".output_scale") || w.name.hasSuffix(".weight_scale"),
+               let i = values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw invalid("scale [\(i)] is \(values[i]); scales must be positive and finite")
+            }
+            _ = arena.floats(at: offset, count: count).initialize(from: values)
+        case .packedInt8Linear(let n, let k):
+            let values = try file.int8s(w.name)
+            guard values.count == n * k else { throw invalid("holds \(values.count) values, expected \(n * k)") }
+            if let i = values.firstIndex(of: -128) { throw invalid("value [\(i)] is -128; int8 weights lie in [-127, 127]") }
+            let dst = arena.elements(Int8.self, at: offset, count: vq_qgemm_packed_size(Int32(n), Int32(k)))
+            values.withUnsafeBufferPointer { vq_qgemm_pack($0.baseAddress, Int32(n), Int32(k), dst.baseAddress) }
+        case .int32(let count):
+            let values = try file.int32s(w.name)
+            guard values.count == count else { throw invalid("holds \(values.count) values, expected \(count)") }
+            if w.name.hasSuffix(".requant_multiplier"), let i = values.firstIndex(where: { $0 < 0 }) {
+                throw invalid("multiplier [\(i)] is \(values[i]); multipliers are non-negative Q31 values")
+            }
+            if w.name.hasSuffix(".requant_shift"), let i = values.firstIndex(where: { $0 < -31 || $0 > 30 }) {
+                throw invalid("shift [\(i)] is \(values[i]); shifts lie in [-31, 30]")
+            }
+            _ = arena.elements(Int32.self, at: offset, count: count).initialize(from: values)
+        case .int8(let count):
+            let values = try file.int8s(w.name)
+            guard values.count == count else { throw invalid("holds \(values.count) values, expected \(count)") }
+            _ = arena.elements(Int8.self, at: offset, count: count).initialize(from: values)
+        case .reciprocal:
+            let values = try file.floats(w.name, expectedShape: w.shape)
+            guard let s = values.first, s.isFinite, s > 0, (1 / s).isFinite else {
+                throw invalid("activation scale is \(values.first.map { "\($0)" } ?? "missing"); it must be positive and finite")
+            }
+            arena.floats(at: offset, count: 1)[0] = 1 / s
+        }
+    }
 
     /// Bytes of the planned activation region, its lower bound, the weights region, and what a
     /// plan without sharing would need. Nil before `prepare`.
@@ -166,6 +208,35 @@ public final class Interpreter {
             resolved[step].run(kernels)
             if let stageObserver, let stage = stageViews[step] { stageObserver(stage.name, stage.view) }
         }
+    }
+
+    /// Runs the window already written with `withInput`, calling `observer(step, before)` around
+    /// every op (`before` true right before op `graph.ops[step]` runs, false right after), for
+    /// calibration and debugging; inside the observer, `withTensor` reads any live tensor.
+    public func invoke(observer: (_ step: Int, _ before: Bool) throws -> Void) throws {
+        guard let kernels else { throw EngineError.notPrepared }
+        for step in resolved.indices {
+            try observer(step, true)
+            resolved[step].run(kernels)
+            try observer(step, false)
+        }
+    }
+
+    /// A view of float32 tensor `index` of `graph.tensors` (only meaningful while the tensor is
+    /// alive: inside an observer, at the steps where it is used).
+    public func withTensor<R>(_ index: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        guard let arena, let plan else { throw EngineError.notPrepared }
+        let t = graph.tensors[index]
+        precondition(t.elementType == .float32, "tensor \(t.name) is not float32")
+        return try body(UnsafeBufferPointer(arena.floats(at: plan.offsets[index], count: t.count)))
+    }
+
+    /// A view of int8 tensor `index` (quantized activations of an int8 model), as `withTensor`.
+    public func withInt8Tensor<R>(_ index: Int, _ body: (UnsafeBufferPointer<Int8>) throws -> R) throws -> R {
+        guard let arena, let plan else { throw EngineError.notPrepared }
+        let t = graph.tensors[index]
+        precondition(t.elementType == .int8, "tensor \(t.name) is not int8")
+        return try body(UnsafeBufferPointer(arena.elements(Int8.self, at: plan.offsets[index], count: t.count)))
     }
 
     /// The last window's outputs, valid inside `body` until the next `invoke`.
@@ -217,6 +288,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case weightShape(file: String, tensor: String, expected: [Int], found: [Int])
     case planConflict(String, String)
     case kernelsUnavailable(String)
+    case invalidWeight(file: String, tensor: String, problem: String)
 
     public var description: String {
         switch self {
@@ -226,6 +298,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
             return "\(file): tensor '\(t)' has shape \(f); the config's architecture needs \(e)"
         case .planConflict(let a, let b): return "memory plan places live buffers '\(a)' and '\(b)' on the same bytes"
         case .kernelsUnavailable(let isa): return "kernels '\(isa)' are not available in this build or on this CPU"
+        case .invalidWeight(let file, let t, let problem): return "\(file): tensor '\(t)': \(problem)"
         }
     }
 }

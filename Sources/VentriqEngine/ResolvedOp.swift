@@ -6,6 +6,9 @@ import Foundation
 struct ResolvedOp {
     typealias In = UnsafePointer<Float>
     typealias Out = UnsafeMutablePointer<Float>
+    typealias In8 = UnsafePointer<Int8>
+    typealias Out8 = UnsafeMutablePointer<Int8>
+    typealias In32 = UnsafePointer<Int32>
 
     enum Kind {
         case linear(x: In, rows: Int32, inFeatures: Int32, outFeatures: Int32, packed: In, bias: In?, y: Out)
@@ -15,12 +18,24 @@ struct ResolvedOp {
         case gelu(x: Out, count: Int32)
         case meanRows(x: In, rows: Int32, cols: Int32, y: Out)
         case sigmoid(x: In, y: Out, count: Int)
+        case quantize(x: In, rows: Int32, cols: Int32, inverseScale: In, y: Out8)
+        case int8Linear(x: In8, rows: Int32, inFeatures: Int32, outFeatures: Int32, packed: In8, bias: In32, scale: In, y: Out)
+        case int8LinearRequantized(x: In8, rows: Int32, inFeatures: Int32, outFeatures: Int32, packed: In8, bias: In32,
+                                   multiplier: In32, shift: In32, y: Out8)
+        case lookup(x: In8, count: Int32, table: In8, y: Out8)
     }
 
     let kind: Kind
 
-    init(_ op: EncoderGraph.Op, graph: EncoderGraph, tensors: [Out], weights: [Out]) {
+    init(_ op: EncoderGraph.Op, graph: EncoderGraph, tensors rawTensors: [UnsafeMutableRawPointer],
+         weights rawWeights: [UnsafeMutableRawPointer]) {
         func dims(_ t: Int) -> (Int32, Int32) { (Int32(graph.tensors[t].rows), Int32(graph.tensors[t].cols)) }
+        // Typed views of the arena addresses (each tensor and weight is bound to one type).
+        let tensors = rawTensors.map { $0.assumingMemoryBound(to: Float.self) }
+        let weights = rawWeights.map { $0.assumingMemoryBound(to: Float.self) }
+        func t8(_ i: Int) -> Out8 { rawTensors[i].assumingMemoryBound(to: Int8.self) }
+        func w8(_ i: Int) -> In8 { In8(rawWeights[i].assumingMemoryBound(to: Int8.self)) }
+        func w32(_ i: Int) -> In32 { In32(rawWeights[i].assumingMemoryBound(to: Int32.self)) }
         switch op {
         case .linear(let i, let w, let b, let o):
             let (rows, k) = dims(i)
@@ -43,6 +58,19 @@ struct ResolvedOp {
             kind = .meanRows(x: In(tensors[i]), rows: rows, cols: cols, y: tensors[o])
         case .sigmoid(let i, let o):
             kind = .sigmoid(x: In(tensors[i]), y: tensors[o], count: graph.tensors[o].count)
+        case .quantize(let i, let s, let o):
+            let (rows, cols) = dims(i)
+            kind = .quantize(x: In(tensors[i]), rows: rows, cols: cols, inverseScale: In(weights[s]), y: t8(o))
+        case .int8Linear(let i, let w, let b, let s, let o):
+            let (rows, k) = dims(i)
+            kind = .int8Linear(x: In8(t8(i)), rows: rows, inFeatures: k, outFeatures: dims(o).1, packed: w8(w), bias: w32(b),
+                               scale: In(weights[s]), y: tensors[o])
+        case .int8LinearRequantized(let i, let w, let b, let m, let sh, let o):
+            let (rows, k) = dims(i)
+            kind = .int8LinearRequantized(x: In8(t8(i)), rows: rows, inFeatures: k, outFeatures: dims(o).1, packed: w8(w),
+                                          bias: w32(b), multiplier: w32(m), shift: w32(sh), y: t8(o))
+        case .lookup(let i, let table, let o):
+            kind = .lookup(x: In8(t8(i)), count: Int32(graph.tensors[o].count), table: w8(table), y: t8(o))
         }
     }
 
@@ -78,6 +106,14 @@ struct ResolvedOp {
             kernels.mean_rows(rows, cols, x, cols, y)
         case .sigmoid(let x, let y, let count):
             for i in 0..<count { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
+        case .quantize(let x, let rows, let cols, let inverseScale, let y):
+            kernels.quantize_s8(rows, cols, x, cols, inverseScale.pointee, y, cols)
+        case .int8Linear(let x, let rows, let k, let n, let packed, let bias, let scale, let y):
+            kernels.qgemm_packed_f32(rows, n, k, x, k, packed, bias, scale, y, n)
+        case .int8LinearRequantized(let x, let rows, let k, let n, let packed, let bias, let m, let shift, let y):
+            kernels.qgemm_packed_s8(rows, n, k, x, k, packed, bias, m, shift, y, n)
+        case .lookup(let x, let count, let table, let y):
+            kernels.lut_s8(count, x, table, y)
         }
     }
 }

@@ -9,7 +9,11 @@ import Foundation
 public final class Model: Sendable {
     /// The `format` metadata value of a float model written by the trainer.
     public static let floatFormat = "ventriq-float"
+    /// The `format` of a deployable int8 model written by the quantizer (docs/QUANTIZATION.md).
+    public static let int8Format = "ventriq-int8"
     public static let supportedFormatVersion = "1"
+
+    public enum Precision: String, Sendable { case float32, int8 }
 
     public let url: URL
     public let file: SafeTensorsFile
@@ -20,6 +24,10 @@ public final class Model: Sendable {
     public let format: String
     /// The raw config JSON, as stored (for `ventriq inspect`).
     public let configJSON: String
+    /// float32 for the trainer's export, int8 for a quantized model.
+    public let precision: Precision
+    /// How an int8 model was quantized (nil for a float model).
+    public let quantization: QuantizationInfo?
 
     public init(contentsOf url: URL) throws {
         let file = try SafeTensorsFile(contentsOf: url)
@@ -27,8 +35,9 @@ public final class Model: Sendable {
         guard let format = file.metadata["format"] else {
             throw ModelConfigError(file: path, field: "__metadata__.format", problem: "missing: not a Ventriq model file")
         }
-        guard format == Self.floatFormat else {
-            throw ModelConfigError(file: path, field: "__metadata__.format", problem: "expected \"\(Self.floatFormat)\", found \"\(format)\"")
+        guard format == Self.floatFormat || format == Self.int8Format else {
+            throw ModelConfigError(file: path, field: "__metadata__.format",
+                                   problem: "expected \"\(Self.floatFormat)\" or \"\(Self.int8Format)\", found \"\(format)\"")
         }
         guard let version = file.metadata["format_version"], version == Self.supportedFormatVersion else {
             throw ModelConfigError(
@@ -43,6 +52,24 @@ public final class Model: Sendable {
         self.format = format
         self.configJSON = json
         self.config = try ModelConfig.decode(json: json, file: path)
+        if format == Self.int8Format {
+            guard let q = file.metadata["quantization"] else {
+                throw ModelConfigError(file: path, field: "__metadata__.quantization", problem: "missing in an int8 model")
+            }
+            let info: QuantizationInfo
+            do { info = try JSONDecoder().decode(QuantizationInfo.self, from: Data(q.utf8)) } catch {
+                throw ModelConfigError(file: path, field: "__metadata__.quantization", problem: "cannot be decoded: \(error)")
+            }
+            guard info.scheme == QuantizationInfo.schemeName else {
+                throw ModelConfigError(file: path, field: "__metadata__.quantization.scheme",
+                                       problem: "expected \"\(QuantizationInfo.schemeName)\", found \"\(info.scheme)\"")
+            }
+            precision = .int8
+            quantization = info
+        } else {
+            precision = .float32
+            quantization = nil
+        }
         self.sha256 = file.sha256()
     }
 }
