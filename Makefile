@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-training
 OUT := out
 
-.PHONY: setup build demo test test-swift test-kernels-aarch64 test-python typecheck bench cohort calibration figures examples experiment export clean
+.PHONY: setup build sets quantize demo test test-swift test-kernels-aarch64 test-python typecheck bench cohort calibration figures examples experiment export clean
 
 setup: $(STAMP)
 
@@ -16,17 +16,32 @@ $(STAMP): training/pyproject.toml
 	$(PY) -m pip install --quiet -e "training[test]"
 	touch $(STAMP)
 
-MODEL := models/ventriq-compact.safetensors
+FLOAT_MODEL := models/ventriq-compact.safetensors
+MODEL := models/ventriq-compact-int8.safetensors
+TRUSTED := keys/trusted
+DEV_KEY := keys/dev-signing/ventriq-dev.key
 VENTRIQ := .build/release/ventriq
+QUANTIZE := .build/release/ventriq-quantize
 SAMPLE := examples/recordings/anterior_mi_00190.hea
 
-# The Swift runtime in release mode (the command line `ventriq`).
+# The Swift runtime in release mode (the command lines `ventriq` and `ventriq-quantize`).
 build:
 	swift build -c release --product ventriq
+	swift build -c release --product ventriq-quantize
 
-# The main job: score the bundled sample recording with the default model.
+# The main job: score the bundled sample recording with the default (signed int8) model.
 demo: build
-	$(VENTRIQ) score $(SAMPLE) --model $(MODEL) --format text
+	$(VENTRIQ) score $(SAMPLE) --model $(MODEL) --trusted-keys $(TRUSTED) --format text
+
+# Calibration windows and the labelled held-out set, regenerated from the float model's own
+# cohort config (no training checkpoint needed) -> out/sets.
+sets: setup
+	$(PY) -m ventriq_training.export --sets-from $(FLOAT_MODEL) --sets-dir $(OUT)/sets
+
+# The bundled int8 model: calibrate, check the accuracy gate, sign with the development key.
+quantize: build sets
+	$(QUANTIZE) $(FLOAT_MODEL) --calibration $(OUT)/sets/calibration.safetensors \
+	    --heldout $(OUT)/sets/heldout.safetensors --sign $(DEV_KEY) --output $(MODEL)
 
 test: setup test-swift test-kernels-aarch64 test-python typecheck
 
@@ -40,7 +55,8 @@ test-kernels-aarch64:
 
 # Latency, allocations, arena and RSS of the default model (a benchmark, not a test).
 bench: build
-	$(VENTRIQ) bench --model $(MODEL)
+	$(VENTRIQ) bench --model $(MODEL) --trusted-keys $(TRUSTED)
+	$(VENTRIQ) bench --model $(FLOAT_MODEL) --allow-unsigned
 
 test-python: setup
 	cd training && ../$(PY) -m pytest -q

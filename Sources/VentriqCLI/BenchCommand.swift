@@ -41,7 +41,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try Model(contentsOf: modelOptions.resolvedURL())
+        let model = try modelOptions.load()
         guard kernels.isAvailable else {
             throw ValidationError("--kernels \(kernels.rawValue) is not available in this build or on this CPU")
         }

@@ -24,6 +24,9 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "For a model: print the arena plan, buffer by buffer.")
     var plan = false
 
+    @Option(name: .long, help: "Directory of trusted public keys for --verify of a signed model (default: $VENTRIQ_TRUSTED_KEYS, else /etc/ventriq/trusted-keys).")
+    var trustedKeys: String?
+
     @OptionGroup var reading: ReadingOptions
 
     func run() throws {
@@ -78,6 +81,21 @@ struct InspectCommand: ParsableCommand {
         print("model     \(c.name) \(c.modelVersion) (\(model.format), format_version \(c.formatVersion))")
         print("file      \(url.path), \(model.file.fileSize) bytes")
         print("sha256    \(model.sha256)")
+        if let fields = ModelSignature.storedFields(of: model.file), let id = fields["signing_key_id"] {
+            print("signed    by key \(id), content sha256 \(fields["content_sha256"] ?? "-")")
+        } else {
+            print("signed    no")
+        }
+        if let source = model.file.metadata["source_sha256"] { print("source    float model sha256 \(source)") }
+        if let q = model.quantization {
+            let int8 = q.layers.filter { $0.precision == "int8" }.count
+            print("quantized \(q.scheme), activations \(q.activationMethod)\(q.percentile.map { " \($0)" } ?? ""), \(int8) of \(q.layers.count) Linears in int8")
+            for l in q.layers {
+                let t = l.inputThreshold.map { String(format: "input T %.4g", $0) } ?? ""
+                print("  \(l.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(l.precision.padding(toLength: 8, withPad: " ", startingAt: 0)) \(t)")
+            }
+        }
+        if let accuracy = model.file.metadata["accuracy"] { print("accuracy  \(accuracy)") }
         if let study = c.studyModel { print("study     \(study)") }
         print("encoder   \(a.name): ViT, \(a.leads.count) leads x \(a.windowSamples) samples at \(a.fsHz) Hz, patch \(a.patchSize), "
               + "\(a.nTokens) tokens, dim \(a.embedDim), depth \(a.depth), heads \(a.numHeads), MLP \(a.mlpHidden), "
@@ -119,6 +137,17 @@ struct InspectCommand: ParsableCommand {
             }
         }
         print("verify    header, offsets and config valid; weights \(ok ? "finite" : "NOT finite"); engine prepared")
+        if ModelSignature.storedFields(of: model.file) != nil || model.precision == .int8 {
+            do {
+                let dir = trustedKeys ?? ProcessInfo.processInfo.environment["VENTRIQ_TRUSTED_KEYS"] ?? "/etc/ventriq/trusted-keys"
+                let keys = FileManager.default.fileExists(atPath: dir) ? try TrustedKeys.load(directory: URL(fileURLWithPath: dir)) : TrustedKeys(keys: [])
+                let verified = try ModelSignature.verify(model.file, trusting: keys)
+                print("verify    signature ok: key \(verified.keyID) (trusted, from \(dir))")
+            } catch {
+                diagnose("error: \(error)")
+                ok = false
+            }
+        }
         let golden = url.deletingPathExtension().appendingPathExtension("golden.safetensors")
         if FileManager.default.fileExists(atPath: golden.path) {
             let goldenFile = try SafeTensorsFile(contentsOf: golden)

@@ -43,7 +43,7 @@ struct ScoreCommand: ParsableCommand {
     func run() throws {
         let paths = expand(records)
         let model: Model
-        do { model = try Model(contentsOf: modelOptions.resolvedURL()) } catch let e as ValidationError { throw e } catch {
+        do { model = try modelOptions.load() } catch let e as ValidationError { throw e } catch {
             diagnose("error: cannot load model: \(error)")
             throw ExitCode(1)
         }

@@ -2,12 +2,41 @@ import ArgumentParser
 import Foundation
 import Ventriq
 
-/// `--model PATH`, shared by every subcommand that runs a model.
+/// `--model PATH` and the signature policy, shared by every subcommand that runs a model.
 struct ModelOptions: ParsableArguments {
+    static let bundledModel = "models/ventriq-compact-int8.safetensors"
+
     @Option(name: .long, help: ArgumentHelp(
         "Model file (.safetensors).",
-        discussion: "Default: $VENTRIQ_MODEL, else models/ventriq-compact.safetensors in the current directory."))
+        discussion: "Default: $VENTRIQ_MODEL, else \(bundledModel) in the current directory."))
     var model: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Directory of trusted public keys (*.pub).",
+        discussion: "Default: $VENTRIQ_TRUSTED_KEYS, else /etc/ventriq/trusted-keys."))
+    var trustedKeys: String?
+
+    @Flag(name: .long, help: "Run a model that is unsigned or signed by an untrusted key (warns on every run).")
+    var allowUnsigned = false
+
+    /// Loads the model under the signature policy; prints the warning when it runs unverified.
+    func load() throws -> Model {
+        let url = try resolvedURL()
+        let keys = try trustedKeySet()
+        let model = try Model(contentsOf: url, signatures: allowUnsigned ? .allowUnsigned(keys) : .require(keys))
+        if let warning = model.signature.warning(for: url.path) { diagnose(warning) }
+        return model
+    }
+
+    /// The trusted keys: --trusted-keys, $VENTRIQ_TRUSTED_KEYS, or /etc/ventriq/trusted-keys
+    /// (empty when none is configured, so only --allow-unsigned runs then).
+    func trustedKeySet() throws -> TrustedKeys {
+        let env = ProcessInfo.processInfo.environment["VENTRIQ_TRUSTED_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
+        if let dir = trustedKeys ?? env { return try TrustedKeys.load(directory: URL(fileURLWithPath: dir)) }
+        let system = "/etc/ventriq/trusted-keys"
+        if FileManager.default.fileExists(atPath: system) { return try TrustedKeys.load(directory: URL(fileURLWithPath: system)) }
+        return TrustedKeys(keys: [])
+    }
 
     /// The model path to load, or a usage error saying how to give one.
     func resolvedURL() throws -> URL {
@@ -15,7 +44,7 @@ struct ModelOptions: ParsableArguments {
         if let env = ProcessInfo.processInfo.environment["VENTRIQ_MODEL"], !env.isEmpty {
             return URL(fileURLWithPath: env)
         }
-        let bundled = URL(fileURLWithPath: "models/ventriq-compact.safetensors")
+        let bundled = URL(fileURLWithPath: Self.bundledModel)
         guard FileManager.default.fileExists(atPath: bundled.path) else {
             throw ValidationError("no model given: pass --model PATH or set VENTRIQ_MODEL (no \(bundled.path) here)")
         }

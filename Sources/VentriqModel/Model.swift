@@ -29,9 +29,18 @@ public final class Model: Sendable {
     /// How an int8 model was quantized (nil for a float model).
     public let quantization: QuantizationInfo?
 
-    public init(contentsOf url: URL) throws {
+    /// What was established about the file's signature at load.
+    public let signature: SignatureStatus
+
+    /// Loads a model.
+    /// - Parameter signatures: `.unchecked` (the default, for tools that inspect or rewrite model
+    ///   files) looks at no signature; runtimes pass `.require(trusted)` (refuse unsigned, tampered
+    ///   or untrusted files) or `.allowUnsigned(trusted)` (accept those with `signature` saying so,
+    ///   but still refuse a signed file whose content no longer matches its digest).
+    public init(contentsOf url: URL, signatures: SignaturePolicy = .unchecked) throws {
         let file = try SafeTensorsFile(contentsOf: url)
         let path = url.path
+        signature = try SignatureStatus.establish(file, policy: signatures)
         guard let format = file.metadata["format"] else {
             throw ModelConfigError(file: path, field: "__metadata__.format", problem: "missing: not a Ventriq model file")
         }

@@ -108,7 +108,7 @@ public struct QuantizeCommand: ParsableCommand {
             }
             print("accuracy gate: passed (|dR2| <= \(maxR2Drop), |dAUROC| <= \(maxAurocDrop), mean cosine >= \(minCosine))")
             if let key {
-                try ModelSignature.sign(&outcome.writer, with: key)
+                _ = try ModelSignature.sign(writer: &outcome.writer, with: key)
                 print("signed with key \(key.publicKey.id)")
             } else {
                 say("warning: the model is not signed (--sign KEY); runtimes refuse it unless --allow-unsigned")
