@@ -312,9 +312,10 @@ enum KeyFile {
     /// Checks the format line and decodes the key; the comment is the public key's third line.
     static func parse(_ bytes: [UInt8], expecting kind: Kind, file: String) throws -> (key: [UInt8], comment: String?) {
         guard let text = String(validating: bytes, as: UTF8.self) else { throw SigningKeyError.notText(file: file) }
-        // Lines end with \n or \r\n; blank lines at the end are ignored.
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        // Lines end with \n or \r\n (split on scalars: "\r\n" is one Character); blank lines at
+        // the end are ignored.
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            String(line.last == "\r" ? line.dropLast() : line)
         }
         while let last = lines.last, last.isEmpty { lines.removeLast() }
 
