@@ -231,8 +231,9 @@ public struct SigningKey: Sendable, CustomStringConvertible, CustomDebugStringCo
     /// beside the target, fsync, rename or link, fsync of the directory).
     ///
     /// Unless `overwrite`, an existing file at either path is an error (`.alreadyExists`) and
-    /// nothing is written. If the public key cannot be written after the private key was, the
-    /// new private key file is removed again.
+    /// nothing is written; and if the public key then cannot be written, the new private key
+    /// file is removed again. With `overwrite`, a failure writing the public key leaves the new
+    /// private key in place (the old one is already replaced): write again.
     public func write(privateTo privateURL: URL, publicTo publicURL: URL, comment: String? = nil, overwrite: Bool = false) throws {
         let privatePath = privateURL.standardizedFileURL.path
         guard privatePath != publicURL.standardizedFileURL.path else {
