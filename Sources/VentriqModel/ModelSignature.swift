@@ -35,11 +35,11 @@ public enum ModelSignatureError: Error, CustomStringConvertible, Equatable {
 /// A signature that verified: which trusted key made it and the content digest it covers.
 public struct VerifiedSignature: Sendable, Equatable {
     /// Id of the signing key.
-    public var keyID: String
+    public let keyID: String
     /// Lowercase hex SHA-256 of the canonical content (`ModelSignature.contentDigest`).
-    public var contentSHA256: String
+    public let contentSHA256: String
     /// The trusted key that verified it.
-    public var key: PublicKey
+    public let key: PublicKey
 }
 
 /// The three metadata fields a signed model carries.

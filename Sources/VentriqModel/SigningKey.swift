@@ -231,8 +231,9 @@ public struct SigningKey: Sendable, CustomStringConvertible, CustomDebugStringCo
     /// beside the target, fsync, rename or link, fsync of the directory).
     ///
     /// Unless `overwrite`, an existing file at either path is an error (`.alreadyExists`) and
-    /// nothing is written. If the public key cannot be written after the private key was, the
-    /// new private key file is removed again.
+    /// nothing is written; and if the public key then cannot be written, the new private key
+    /// file is removed again. With `overwrite`, a failure writing the public key leaves the new
+    /// private key in place (the old one is already replaced): write again.
     public func write(privateTo privateURL: URL, publicTo publicURL: URL, comment: String? = nil, overwrite: Bool = false) throws {
         let privatePath = privateURL.standardizedFileURL.path
         guard privatePath != publicURL.standardizedFileURL.path else {
@@ -312,9 +313,10 @@ enum KeyFile {
     /// Checks the format line and decodes the key; the comment is the public key's third line.
     static func parse(_ bytes: [UInt8], expecting kind: Kind, file: String) throws -> (key: [UInt8], comment: String?) {
         guard let text = String(validating: bytes, as: UTF8.self) else { throw SigningKeyError.notText(file: file) }
-        // Lines end with \n or \r\n; blank lines at the end are ignored.
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        // Lines end with \n or \r\n (split on scalars: "\r\n" is one Character); blank lines at
+        // the end are ignored.
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            String(line.last == "\r" ? line.dropLast() : line)
         }
         while let last = lines.last, last.isEmpty { lines.removeLast() }
 
