@@ -27,7 +27,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Untimed runs before timing.")
     var warmup = 20
 
-    @Option(name: .long, help: "Kernels: auto, reference, avx2, avx512 or neon.")
+    @Option(name: .long, help: "Kernels: auto, reference, avx2, avx512, avx512_vnni, avx_vnni, neon or neon_dotprod.")
     var kernels: KernelChoice = .automatic
 
     @Flag(name: .long, help: "Print JSON instead of a table.")

@@ -25,7 +25,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "Output format: jsonl, csv or text.")
     var format: ResultFormat = .jsonl
 
-    @Option(name: .long, help: "Kernels: auto, reference, avx2, avx512 or neon.")
+    @Option(name: .long, help: "Kernels: auto, reference, avx2, avx512, avx512_vnni, avx_vnni, neon or neon_dotprod.")
     var kernels: KernelChoice = .automatic
 
     @Option(name: .long, help: "Write results to FILE (atomically, when all records are done) instead of standard output.")

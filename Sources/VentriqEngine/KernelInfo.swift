@@ -2,13 +2,20 @@ import CVentriqKernels
 
 /// Which kernels an interpreter binds at prepare time.
 public enum KernelChoice: String, Sendable, CaseIterable {
-    /// The widest instruction set this CPU runs (AVX-512F, else AVX2+FMA, else NEON, else scalar).
+    /// The best instruction set this CPU runs (AVX-512 VNNI, AVX-512, AVX-VNNI, AVX2, NEON with
+    /// dot product, NEON, else scalar).
     case automatic = "auto"
     /// The portable scalar reference kernels.
     case reference
     case avx2
     case avx512
+    /// AVX-512 with VNNI (int8 dot products in one instruction).
+    case avx512VNNI = "avx512_vnni"
+    /// AVX2 with AVX-VNNI (VEX-encoded int8 dot products).
+    case avxVNNI = "avx_vnni"
     case neon
+    /// NEON with the dot product extension (sdot).
+    case neonDotprod = "neon_dotprod"
 
     var isa: Int32 {
         switch self {
@@ -17,6 +24,9 @@ public enum KernelChoice: String, Sendable, CaseIterable {
         case .avx2: return VQ_ISA_AVX2
         case .avx512: return VQ_ISA_AVX512
         case .neon: return VQ_ISA_NEON
+        case .avx512VNNI: return VQ_ISA_AVX512_VNNI
+        case .avxVNNI: return VQ_ISA_AVX_VNNI
+        case .neonDotprod: return VQ_ISA_NEON_DOTPROD
         }
     }
 

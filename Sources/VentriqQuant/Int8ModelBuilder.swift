@@ -57,7 +57,8 @@ public struct Int8ModelBuilder {
             let w = try file.floats(weightName)
             let b = try file.floats(biasName)
             let tIn = try threshold("\(name).input")
-            let sx = tIn / 127
+            // The float32 scale the engine quantizes with is the one every derived value uses.
+            let sx = Double(Float(tIn / 127))
             // Per output channel, symmetric, [-127, 127].
             var wq = [Int8](repeating: 0, count: n * k)
             var sw = [Double](repeating: 1, count: n)
@@ -80,13 +81,13 @@ public struct Int8ModelBuilder {
             if let block, layers.contains("\(block).mlp.fc2") {
                 // fc1 -> int8 -> GELU table -> int8 -> fc2.
                 let tOut = try threshold("\(name).output")
-                let sy = tOut / 127
+                let sy = Double(Float(tOut / 127))
                 var multipliers = [Int32](repeating: 0, count: n), shifts = [Int32](repeating: 0, count: n)
                 for r in 0..<n { vq_quantize_multiplier(sx * sw[r] / sy, &multipliers[r], &shifts[r]) }
                 try writer.add("\(name).requant_multiplier", shape: [n], int32s: multipliers)
                 try writer.add("\(name).requant_shift", shape: [n], int32s: shifts)
                 try writer.add("\(name).output_activation_scale", shape: [1], floats: [Float(sy)])
-                let sg = try threshold("\(block).mlp.fc2.input") / 127
+                let sg = Double(Float(try threshold("\(block).mlp.fc2.input") / 127))
                 try writer.add("\(block).mlp.act.lut", shape: [256], int8s: Self.geluTable(inputScale: sy, outputScale: sg))
                 try writer.add("\(block).mlp.act.output_scale", shape: [1], floats: [Float(sg)])
                 layer.outputThreshold = tOut
