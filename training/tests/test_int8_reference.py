@@ -345,10 +345,14 @@ def test_qgemm_f32_is_one_float32_multiply() -> None:
     bias = np.array([2**24 + 1, 2**24 + 3, -(2**24) - 1], np.int32)  # int -> float32 rounds to even
     y = qgemm_f32(zeros, w, bias, np.ones(3, np.float32))
     assert y.dtype == np.float32 and y.tolist() == [[2.0**24, 2.0**24 + 4, -(2.0**24)]]
+    # the conversion rounds before the multiply: float32(2^24 + 1) * 3 = 3 * 2^24, while the
+    # product of the exact integer, 50331651, would round to 50331652
+    y = qgemm_f32(zeros, w, bias, np.full(3, 3.0, np.float32))
+    assert y.tolist() == [[3 * 2.0**24, 3 * (2.0**24 + 4), -3 * 2.0**24]]
     rng = np.random.default_rng(9)
     a = rng.integers(-127, 128, (9, 64)).astype(np.int8)
     w = rng.integers(-127, 128, (17, 64)).astype(np.int8)
-    b = rng.integers(-5000, 5000, 17).astype(np.int32)
+    b = rng.integers(-(2**28), 2**28, 17).astype(np.int32)  # large enough that int -> float32 rounds
     o = rng.uniform(1e-5, 1e-3, 17).astype(np.float32)
     y = qgemm_f32(a, w, b, o)
     acc = a.astype(np.int64) @ w.astype(np.int64).T + b
