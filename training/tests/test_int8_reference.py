@@ -721,3 +721,31 @@ def test_layers_command_refuses_bad_inputs(tmp_path: Path, capsys: pytest.Captur
     assert main(["layers", str(src), str(tmp_path / "out.safetensors")]) == 1
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_thresholds_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    rng = np.random.default_rng(17)
+    x = np.concatenate([rng.standard_normal(50000), [40.0]]).astype(np.float32)
+    hist = AbsHistogram.from_values(rng.laplace(size=30000), bins=1024)
+    src, dst = tmp_path / "acts.safetensors", tmp_path / "thresholds.json"
+    save_file({
+        "blocks.0.attn.qkv": x,
+        "blocks.0.mlp.fc2.abs_histogram": hist.counts,
+        "blocks.0.mlp.fc2.bin_width": np.array([hist.bin_width]),
+    }, str(src))
+    assert main(["thresholds", str(src), str(dst), "--percentile", "99.9"]) == 0
+    report = json.loads(dst.read_text())
+    assert set(report) == {"blocks.0.attn.qkv", "blocks.0.mlp.fc2"}
+    qkv, fc2 = report["blocks.0.attn.qkv"], report["blocks.0.mlp.fc2"]
+    assert qkv == {
+        "bins": 2048, "bin_width": 40.0 / 2048, "minmax": 40.0, "percentile_99.9": threshold_percentile(x, 99.9),
+        "entropy": threshold_entropy(x), "mse": threshold_mse(x),
+    }
+    assert fc2["bins"] == 1024 and fc2["entropy"] == threshold_entropy(hist) and fc2["mse"] == threshold_mse(hist)
+    assert fc2["percentile_99.9"] == threshold_percentile(hist, 99.9) and fc2["minmax"] == threshold_minmax(hist)
+    assert qkv["entropy"] < 10 and "blocks.0.attn.qkv: minmax 40" in capsys.readouterr().out
+    save_file({"a.abs_histogram": hist.counts}, str(src))
+    assert main(["thresholds", str(src), str(dst)]) == 1
+    assert "needs a float a.bin_width" in capsys.readouterr().err

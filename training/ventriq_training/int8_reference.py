@@ -29,6 +29,10 @@ IN holds, per int8 Linear ``L``: ``L.input_q`` (I8 [..., K]), ``L.weight`` (I8 [
 or ``L.requant_multiplier`` and ``L.requant_shift`` (I32 [N]; OUT gets ``L.output`` I8 [..., N]).
 Per GELU table ``G`` (e.g. ``blocks.0.mlp.act``): ``G.input_q`` (I8, any shape) and ``G.lut``
 (I8 [256]); OUT gets ``G.output`` (I8, same shape). Other tensors in IN are ignored.
+
+    python -m ventriq_training.int8_reference thresholds IN.safetensors OUT.json [--bins 2048] [--percentile 99.99]
+
+writes the four calibration thresholds of each activation in IN (``run_thresholds``).
 """
 
 from __future__ import annotations
@@ -578,13 +582,64 @@ def run_layers(tensors: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[An
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
+def run_thresholds(tensors: dict[str, npt.NDArray[Any]], bins: int = 2048, percentile: float = 99.99) -> dict[str, dict[str, float]]:
+    """All four thresholds per activation. A float tensor ``name`` is a sample of values (binned
+    with ``AbsHistogram.from_values(x, bins)``); an integer tensor ``name.abs_histogram`` with a
+    float ``name.bin_width`` [1] is a histogram of |x| used as it is. The percentile is taken
+    from the samples when there are samples."""
+    out: dict[str, dict[str, float]] = {}
+    for name, t in sorted(tensors.items()):
+        if name.endswith(".bin_width"):
+            continue
+        if name.endswith(".abs_histogram"):
+            base = name[: -len(".abs_histogram")]
+            bw = tensors.get(f"{base}.bin_width")
+            if bw is None or bw.size != 1 or bw.dtype.kind != "f":
+                raise ValueError(f"{name} needs a float {base}.bin_width [1]")
+            hist = AbsHistogram(t.astype(np.int64).reshape(-1), float(bw.reshape(-1)[0]))
+            data: npt.NDArray[Any] | AbsHistogram = hist
+        elif t.dtype.kind == "f":
+            base, data = name, t
+            hist = AbsHistogram.from_values(t, bins)
+        else:
+            raise ValueError(f"tensor {name!r} ({t.dtype}): expected float samples or an integer <name>.abs_histogram")
+        out[base] = {
+            "bins": hist.bins,
+            "bin_width": hist.bin_width,
+            "minmax": threshold_minmax(data),
+            f"percentile_{percentile:g}": threshold_percentile(data, percentile),
+            "entropy": threshold_entropy(hist),
+            "mse": threshold_mse(hist),
+        }
+    if not out:
+        raise ValueError("no activations")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ventriq_training.int8_reference", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     lp = sub.add_parser("layers", help="reference outputs of int8 Linears and GELU tables")
     lp.add_argument("input", type=Path, help="safetensors with <layer>.input_q and the layer's int8 tensors")
     lp.add_argument("output", type=Path, help="safetensors to write <layer>.output into")
+    tp = sub.add_parser("thresholds", help="calibration thresholds (minmax, percentile, entropy, MSE) of activations")
+    tp.add_argument("input", type=Path, help="safetensors: float samples per activation, or <name>.abs_histogram + <name>.bin_width")
+    tp.add_argument("output", type=Path, help="JSON file to write")
+    tp.add_argument("--bins", type=int, default=2048)
+    tp.add_argument("--percentile", type=float, default=99.99)
     a = p.parse_args(argv)
+    if a.command == "thresholds":
+        try:
+            report = run_thresholds(load_file(str(a.input)), a.bins, a.percentile)
+        except Exception as e:  # noqa: BLE001  (ValueError, OSError, SafetensorError)
+            print(f"error: {a.input}: {e}", file=sys.stderr)
+            return 1
+        a.output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(a.output) as tmp:
+            tmp.write_text(json.dumps(report, indent=2) + "\n")
+        for name, row in report.items():
+            print(f"{name}: " + ", ".join(f"{k} {v:.6g}" for k, v in row.items() if k not in ("bins", "bin_width")))
+        return 0
     try:
         tensors = load_file(str(a.input))
         out = run_layers(tensors)
