@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -243,8 +244,8 @@ def test_quantize_s8_golden() -> None:
     x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5, 127.5, -127.6, 1e30, -1e30, np.nan, np.inf, -np.inf, -0.0, 3.49], dtype=np.float32)
     want = [0, 2, 2, 0, -2, -2, 126, 127, -127, 127, -127, 0, 127, -127, 0, 3]
     assert quantize_s8(x, 1.0).tolist() == want
-    assert quantize_s8(np.float32([1.0, -1.0, 0.25]), 0.5).tolist() == [2, -2, 0]  # 0.5 -> 0 (even)
-    assert quantize_s8(np.float32([0.75]), 0.5).tolist() == [2]  # 1.5 -> 2 (even)
+    assert quantize_s8(np.array([1.0, -1.0, 0.25], np.float32), 0.5).tolist() == [2, -2, 0]  # 0.5 -> 0 (even)
+    assert quantize_s8(np.array([0.75], np.float32), 0.5).tolist() == [2]  # 1.5 -> 2 (even)
     with pytest.raises(ValueError):
         quantize_s8(x, 0.0)
     with pytest.raises(ValueError):
@@ -656,7 +657,7 @@ def test_layers_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     rng = np.random.default_rng(16)
     wf, wi = rng.integers(-127, 128, (24, 16)).astype(np.int8), rng.integers(-127, 128, (32, 16)).astype(np.int8)
     m, s = requant_params(0.02, rng.uniform(1e-3, 2e-3, 32), 0.05)
-    tensors = {
+    tensors: dict[str, npt.NDArray[Any]] = {
         "blocks.0.attn.qkv.input_q": rng.integers(-127, 128, (2, 5, 16)).astype(np.int8),
         "blocks.0.attn.qkv.weight": wf,
         "blocks.0.attn.qkv.bias": rng.integers(-999, 999, 24).astype(np.int32),

@@ -396,7 +396,9 @@ def threshold_percentile(data: npt.ArrayLike | AbsHistogram, p: float) -> float:
     ``h = (n - 1) * p / 100``, ``j = floor(h)``: ``T = a[j] + (h - j) * (a[j + 1] - a[j])``
     (``T = a[n - 1]`` when j = n - 1).
     Histogram: the upper edge ``(k + 1) w`` of the first bin k whose cumulative count reaches
-    ``p / 100 * N``. For densely sampled data the two differ by at most about one bin width.
+    ``p / 100 * N``. Where the bins around it are non-empty the two differ by less than two bin
+    widths (one for the histogram's own rounding up to a bin edge, one for the interpolation
+    between neighbouring order statistics); across a gap of empty bins they can differ more.
     """
     if not (0 < p <= 100):
         raise ValueError(f"threshold_percentile: p must be in (0, 100], got {p}")
