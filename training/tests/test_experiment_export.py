@@ -136,3 +136,75 @@ def test_model_card_reads_the_file(run: tuple[Path, Path], tmp_path: Path) -> No
     card = model_card(path)
     assert card.startswith("# tiny-test (model version")
     assert "Not for clinical use" in card and "| lvef_pct (%) | R² |" in card and "threshold" in card
+
+
+# --- sets only, from the committed model (no checkpoint) -----------------------------------------
+
+COMMITTED_MODEL = Path(__file__).resolve().parents[2] / "models" / "ventriq-compact.safetensors"
+
+
+def test_sets_only_from_the_committed_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ventriq_training.cohort.dataset import CohortConfig, SyntheticCohort
+    from ventriq_training.export import main as export_main
+    from ventriq_training.records import DISEASES, PHENOTYPES
+
+    out = tmp_path / "sets"
+    argv = ["--sets-from", str(COMMITTED_MODEL), "--sets-dir", str(out), "--n-calibration", "4", "--n-heldout", "3"]
+    assert export_main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["calibration.safetensors", "heldout.safetensors"]
+    assert capsys.readouterr().out.split() == [str(out / "calibration.safetensors"), str(out / "heldout.safetensors")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sets"]  # no model, golden, ONNX or card
+
+    _, config = load_exported(COMMITTED_MODEL)
+    cohort = SyntheticCohort(CohortConfig.from_dict(config["training_data"]["cohort"]))
+    pre = PreprocessConfig.from_dict(config["preprocessing"]["config"])
+    train, test = cohort.split_ids("train")[:4], cohort.split_ids("test")[:3]
+    with safe_open(str(out / "calibration.safetensors"), framework="np") as f:
+        windows = f.get_tensor("windows")
+        assert windows.shape == (4, 12, 2500) and windows.dtype == np.float32
+        np.testing.assert_array_equal(f.get_tensor("subject_id"), train)
+        first = preprocess(cohort.ecg(int(train[0])).signal[None, :, :2500], pre).astype(np.float32)
+        np.testing.assert_array_equal(windows[:1], first)
+        assert json.loads(f.metadata()["phenotypes"]) == list(PHENOTYPES)
+    with safe_open(str(out / "heldout.safetensors"), framework="np") as f:
+        rec, ph, dis = f.get_tensor("recordings_mv"), f.get_tensor("phenotypes"), f.get_tensor("diseases")
+        assert rec.shape == (3, 12, 5000) and ph.shape == (3, len(PHENOTYPES)) and dis.shape == (3, len(DISEASES))
+        assert dis.dtype == np.uint8 and set(np.unique(dis)) <= {0, 1}
+        np.testing.assert_array_equal(f.get_tensor("subject_id"), test)
+        assert json.loads(f.metadata()["diseases"]) == list(DISEASES)
+        assert f.metadata()["model"] == COMMITTED_MODEL.name
+    for row, i in enumerate(test.tolist()):
+        lab = cohort.labels(i)
+        np.testing.assert_array_equal(ph[row], lab.phenotypes.as_array())
+        np.testing.assert_array_equal(dis[row], lab.diseases.as_array().astype(np.uint8))
+        np.testing.assert_array_equal(rec[row], cohort.ecg(i).signal)
+    lvef = ph[:, list(PHENOTYPES).index("lvef_pct")]
+    assert np.all((lvef > 10) & (lvef < 90))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "one of the arguments --checkpoint --sets-from is required"),
+        (["--checkpoint", "a.pt", "--sets-from", "m.safetensors"], "not allowed with argument"),
+        (["--sets-from", str(COMMITTED_MODEL)], "--sets-from needs --sets-dir"),
+        (["--sets-from", "missing.safetensors", "--sets-dir", "x"], "model missing.safetensors not found"),
+        (["--sets-from", str(COMMITTED_MODEL), "--sets-dir", "x", "--n-heldout", "0"], "must be >= 1"),
+    ],
+)
+def test_export_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from ventriq_training.export import main as export_main
+
+    with pytest.raises(SystemExit) as e:
+        export_main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sets_only_refuses_more_subjects_than_the_split_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ventriq_training.export import main as export_main
+
+    argv = ["--sets-from", str(COMMITTED_MODEL), "--sets-dir", str(tmp_path / "sets"), "--n-calibration", "2", "--n-heldout", "601"]
+    assert export_main(argv) == 1
+    assert "the cohort's test split has 600 subjects; 601 requested" in capsys.readouterr().err
+    assert not (tmp_path / "sets").exists()

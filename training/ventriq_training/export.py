@@ -20,6 +20,11 @@ Writes into ``--out``:
 With ``--sets-dir``: ``calibration.safetensors`` (preprocessed training windows) and
 ``heldout.safetensors`` (raw test windows, phenotypes, disease labels) for the quantizer. They are
 regenerated bit for bit from the cohort config in the checkpoint, so they are not committed.
+
+The sets alone, from an exported model (its config names the cohort; no checkpoint needed)::
+
+    python -m ventriq_training.export --sets-from models/ventriq-compact.safetensors --sets-dir out/sets \
+        [--n-calibration 256] [--n-heldout 500]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -223,12 +229,20 @@ def export_onnx(model_path: Path, out: Path) -> Path:
 
 
 def export_sets(model_path: Path, out: Path, n_calibration: int = 256, n_heldout: int = 500) -> list[Path]:
-    """Calibration windows (train split, preprocessed) and a labelled held-out set (test split, raw)."""
+    """Calibration windows (train split, preprocessed) and a labelled held-out set (test split, raw):
+    the first ``n_calibration`` train and ``n_heldout`` test subjects of the cohort in the model's
+    config. Raises ValueError when a split has fewer subjects than asked for."""
+    if n_calibration < 1 or n_heldout < 1:
+        raise ValueError(f"n_calibration and n_heldout must be >= 1, got {n_calibration} and {n_heldout}")
     _, config = load_exported(model_path)
     cohort = SyntheticCohort(CohortConfig.from_dict(config["training_data"]["cohort"]))
     pre = PreprocessConfig.from_dict(config["preprocessing"]["config"])
     window = config["window"]["samples"]
-    train, test = cohort.split_ids("train")[:n_calibration], cohort.split_ids("test")[:n_heldout]
+    train_all, test_all = cohort.split_ids("train"), cohort.split_ids("test")
+    for split, have, want in (("train", train_all.size, n_calibration), ("test", test_all.size, n_heldout)):
+        if have < want:
+            raise ValueError(f"{model_path}: the cohort's {split} split has {have} subjects; {want} requested")
+    train, test = train_all[:n_calibration], test_all[:n_heldout]
     calib_raw = np.stack([cohort.ecg(int(i)).signal[:, :window] for i in train])
     held_raw = np.stack([cohort.ecg(int(i)).signal for i in test])
     labels = [cohort.labels(int(i)) for i in test]
@@ -312,11 +326,30 @@ The oracle ceiling of any ECG model on this cohort (mean R² of the three target
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ventriq_training.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, required=True, help="a model checkpoint written by the experiment")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a model checkpoint written by the experiment: export everything")
+    source.add_argument("--sets-from", type=Path, metavar="MODEL", help="an exported model (.safetensors): write only the calibration and held-out sets (needs --sets-dir)")
     p.add_argument("--out", type=Path, default=Path("models"))
     p.add_argument("--name", default="ventriq-compact")
-    p.add_argument("--sets-dir", type=Path, default=None, help="also write calibration and held-out sets here")
+    p.add_argument("--sets-dir", type=Path, default=None, help="write calibration and held-out sets here")
+    p.add_argument("--n-calibration", type=int, default=256, help="calibration windows (train split; default 256)")
+    p.add_argument("--n-heldout", type=int, default=500, help="held-out recordings (test split; default 500)")
     a = p.parse_args(argv)
+    if a.n_calibration < 1 or a.n_heldout < 1:
+        p.error("--n-calibration and --n-heldout must be >= 1")
+    if a.sets_from is not None:
+        if a.sets_dir is None:
+            p.error("--sets-from needs --sets-dir")
+        if not a.sets_from.is_file():
+            p.error(f"model {a.sets_from} not found")
+        try:
+            paths = export_sets(a.sets_from, a.sets_dir, a.n_calibration, a.n_heldout)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        for path in paths:
+            print(path)
+        return 0
     if not a.checkpoint.is_file():
         p.error(f"checkpoint {a.checkpoint} not found")
     model_path = export_model(a.checkpoint, a.out, a.name)
@@ -327,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(card, model_card(model_path))
     print(card)
     if a.sets_dir is not None:
-        for path in export_sets(model_path, a.sets_dir):
+        for path in export_sets(model_path, a.sets_dir, a.n_calibration, a.n_heldout):
             print(path)
     return 0
 
