@@ -23,7 +23,18 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> Model {
         let url = try resolvedURL()
         let keys = try trustedKeySet()
-        let model = try Model(contentsOf: url, signatures: allowUnsigned ? .allowUnsigned(keys) : .require(keys))
+        let model: Model
+        do {
+            model = try Model(contentsOf: url, signatures: allowUnsigned ? .allowUnsigned(keys) : .require(keys))
+        } catch let error as ModelSignatureError {
+            switch error {
+            case .unsigned, .untrustedKey:
+                throw ModelLoadError(message: "\(error)\n  trusted keys come from --trusted-keys DIR, $VENTRIQ_TRUSTED_KEYS or "
+                    + "/etc/ventriq/trusted-keys (\(keys.isEmpty ? "none configured" : "\(keys.count) loaded")); "
+                    + "--allow-unsigned runs the model anyway, with a warning")
+            default: throw error
+            }
+        }
         if let warning = model.signature.warning(for: url.path) { diagnose(warning) }
         return model
     }
@@ -50,6 +61,11 @@ struct ModelOptions: ParsableArguments {
         }
         return bundled
     }
+}
+
+struct ModelLoadError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// How CSV and NPY files are read (WFDB headers carry all of this themselves).

@@ -62,6 +62,9 @@ public struct QuantizeCommand: ParsableCommand {
     @Option(name: .long, help: "Use at most N held-out recordings.")
     var heldoutRecordings: Int?
 
+    @Option(name: .long, help: "Also write the accuracy report (Markdown) to this file.")
+    var report: String?
+
     @Flag(name: .long, help: "Calibrate and report, but write nothing.")
     var dryRun = false
 
@@ -117,11 +120,38 @@ public struct QuantizeCommand: ParsableCommand {
             try outcome.writer.write(to: URL(fileURLWithPath: output))
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             print("wrote \(output) (\(size) bytes; float model \(source.file.fileSize) bytes)")
+            if let report {
+                let name = URL(fileURLWithPath: output).lastPathComponent
+                let floatNote = outcome.floatLayers.isEmpty ? "" : "; kept in float32: " + outcome.floatLayers.joined(separator: ", ")
+                let sensitivities = outcome.sensitivity.sorted { $0.value > $1.value }
+                    .map { "- \($0.key): \(String(format: "%.3e", $0.value))" }.joined(separator: "\n")
+                var lines = ["# \(name)", ""]
+                lines.append("Int8 model made by `ventriq-quantize` \(QuantizerVersion.string) from `\(URL(fileURLWithPath: model).lastPathComponent)` "
+                             + "(sha256 \(source.sha256)); scheme: docs/QUANTIZATION.md.")
+                lines.append("Activation calibration: \(options.method.name)\(options.method.percentileValue.map { " \($0)" } ?? "") on "
+                             + "\(set.windows.count) windows; accuracy on \(held.recordings.count) held-out recordings.")
+                lines.append("Size: \(size) bytes (float: \(source.file.fileSize) bytes). Signed: \(key.map { "key \($0.id)" } ?? "no").")
+                lines += ["", "Int8 Linears: \(outcome.int8Layers.count) of \(outcome.int8Layers.count + outcome.floatLayers.count)\(floatNote).", ""]
+                lines += ["```", outcome.report.table, "```", ""]
+                lines += ["Sensitivity (1 - mean embedding cosine with only that Linear in int8, on the calibration windows):", "", sensitivities, ""]
+                try writeTextAtomically(lines.joined(separator: "\n"), to: URL(fileURLWithPath: report))
+                print("wrote \(report)")
+            }
         } catch let e as ExitCode {
             throw e
         } catch {
             say("error: \(error)")
             throw ExitCode(1)
         }
+    }
+}
+
+/// Temporary file beside the target, then rename: a reader never sees half a report.
+func writeTextAtomically(_ text: String, to url: URL) throws {
+    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    try Data(text.utf8).write(to: tmp)
+    guard rename(tmp.path, url.path) == 0 else {
+        try? FileManager.default.removeItem(at: tmp)
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
     }
 }

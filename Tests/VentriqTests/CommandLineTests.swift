@@ -33,10 +33,13 @@ struct CommandLineTests {
     }
 
     static let sample = "examples/recordings/anterior_mi_00190.hea"
+    /// The bundled signed int8 model is the default; its development key is trusted here.
+    static let trust = ["--trusted-keys", "keys/trusted"]
+    static let float = ["--model", "models/ventriq-compact.safetensors", "--allow-unsigned"]
 
     @Test("score: one JSON line per record on stdout, exit 0")
     func scoreJSONLines() throws {
-        let run = try Self.ventriq(["score", "examples/recordings"])
+        let run = try Self.ventriq(["score", "examples/recordings"] + Self.trust)
         #expect(run.status == 0, "\(run.stderr)")
         let lines = run.stdout.split(separator: "\n")
         #expect(lines.count == 5)
@@ -49,7 +52,7 @@ struct CommandLineTests {
 
     @Test("score: a failing record is reported on stderr, the others still score, exit 1")
     func partialFailure() throws {
-        let run = try Self.ventriq(["score", Self.sample, "examples/recordings/does_not_exist.hea", "--format", "csv"])
+        let run = try Self.ventriq(["score", Self.sample, "examples/recordings/does_not_exist.hea", "--format", "csv"] + Self.trust)
         #expect(run.status == 1)
         let lines = run.stdout.split(separator: "\n")
         #expect(lines.count == 2)
@@ -62,7 +65,7 @@ struct CommandLineTests {
         let dir = try TestEnvironment.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("results.jsonl")
-        let run = try Self.ventriq(["score", Self.sample, "--output", file.path])
+        let run = try Self.ventriq(["score", Self.sample, "--output", file.path] + Self.trust)
         #expect(run.status == 0)
         #expect(run.stdout.isEmpty)
         #expect(try String(contentsOf: file, encoding: .utf8).split(separator: "\n").count == 1)
@@ -102,7 +105,7 @@ struct CommandLineTests {
         var bytes = [UInt8](repeating: 0, count: 8)
         bytes[0] = 0xFF; bytes[1] = 0xFF; bytes[2] = 0xFF
         try Data(bytes + Array("{}".utf8)).write(to: badModel)
-        let m = try Self.ventriq(["score", Self.sample, "--model", badModel.path])
+        let m = try Self.ventriq(["score", Self.sample, "--model", badModel.path, "--allow-unsigned"])
         #expect(m.status == 1)
         #expect(m.stderr.contains("bad.safetensors"))
 
@@ -119,21 +122,57 @@ struct CommandLineTests {
             save_file(load_file(src), dst, metadata=meta)
             """, arguments: [TestEnvironment.defaultModel.path, copy.path])
         _ = run
-        let c = try Self.ventriq(["score", Self.sample, "--model", copy.path])
+        let c = try Self.ventriq(["score", Self.sample, "--model", copy.path, "--allow-unsigned"])
         #expect(c.status == 1)
         #expect(c.stderr.contains("model config field 'thresholds': missing"))
 
         // A CSV with a non-numeric cell.
         let csv = dir.appendingPathComponent("bad.csv")
         try "I,II\n0.1,0.2\n0.3,abc\n".write(to: csv, atomically: true, encoding: .utf8)
-        let v = try Self.ventriq(["score", csv.path, "--rate", "500"])
+        let v = try Self.ventriq(["score", csv.path, "--rate", "500"] + Self.trust)
         #expect(v.status == 1)
         #expect(v.stderr.contains("bad.csv") && v.stderr.contains("line 3"))
     }
 
+    @Test("signatures: the signed int8 default verifies; an unsigned model needs --allow-unsigned and warns")
+    func signatures() throws {
+        let untrusted = try Self.ventriq(["score", Self.sample])  // no trusted keys configured
+        #expect(untrusted.status == 1)
+        #expect(untrusted.stderr.contains("not trusted") || untrusted.stderr.contains("untrusted"))
+        let refused = try Self.ventriq(["score", Self.sample, "--model", "models/ventriq-compact.safetensors"] + Self.trust)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("not signed") || refused.stderr.contains("unsigned"))
+        let allowed = try Self.ventriq(["score", Self.sample] + Self.float)
+        #expect(allowed.status == 0)
+        #expect(allowed.stderr.contains("warning: ") && allowed.stderr.contains("--allow-unsigned"))
+        let inspect = try Self.ventriq(["inspect", "models/ventriq-compact-int8.safetensors", "--verify"] + Self.trust)
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.contains("signature ok"))
+        #expect(inspect.stdout.contains("quantized ventriq-int8-v1"))
+    }
+
+    @Test("keygen writes a key pair and refuses to overwrite it; quantize refuses to overwrite its input")
+    func keygenAndQuantizeUsage() throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let prefix = dir.appendingPathComponent("fleet").path
+        let made = try Self.ventriq(["keygen", prefix])
+        #expect(made.status == 0)
+        #expect(FileManager.default.fileExists(atPath: prefix + ".key") && FileManager.default.fileExists(atPath: prefix + ".pub"))
+        #expect(try Self.ventriq(["keygen", prefix]).status == 1)
+        let same = try Self.ventriq(["quantize", "models/ventriq-compact.safetensors", "--calibration", "x", "--heldout", "y",
+                                     "--output", "models/ventriq-compact.safetensors"])
+        #expect(same.status == 2)
+        #expect(same.stderr.contains("never overwrites"))
+        let badKey = try Self.ventriq(["quantize", "models/ventriq-compact.safetensors", "--calibration", "x", "--heldout", "y",
+                                       "--output", dir.appendingPathComponent("m.safetensors").path, "--sign", prefix + ".pub"])
+        #expect(badKey.status == 1)
+        #expect(badKey.stderr.contains("fleet.pub"))
+    }
+
     @Test("bench prints latency, allocations, arena and RSS")
     func bench() throws {
-        let run = try Self.ventriq(["bench", "--iterations", "10", "--warmup", "1", "--json"])
+        let run = try Self.ventriq(["bench", "--iterations", "10", "--warmup", "1", "--json"] + Self.trust)
         #expect(run.status == 0, "\(run.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]
         #expect(report["allocationsPerWindow"] as? Double == 0)
