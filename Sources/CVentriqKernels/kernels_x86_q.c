@@ -50,6 +50,27 @@
 #endif
 #define VQ_INLINE inline __attribute__((always_inline))
 
+/* vpdpbusd acc += u8 x s8. GCC 12 wraps the intrinsics' accumulator in register copies (about
+ * half the speed of clang's code); an asm statement with the accumulator tied avoids them. */
+#if defined(__GNUC__) && !defined(__clang__)
+VQ_T_512 static VQ_INLINE __m512i z_dpbusd(__m512i acc, __m512i u, __m512i s) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+    return acc;
+}
+#ifdef VQ_TEST_AVX_VNNI_AS_EVEX
+#define VQ_DPBUSD256_ASM "vpdpbusd %2, %1, %0"
+#else
+#define VQ_DPBUSD256_ASM "%{vex%} vpdpbusd %2, %1, %0" /* %{ %}: literal braces */
+#endif
+VQ_T_AVXVNNI static VQ_INLINE __m256i y_dpbusd(__m256i acc, __m256i u, __m256i s) {
+    __asm__(VQ_DPBUSD256_ASM : "+x"(acc) : "x"(u), "x"(s));
+    return acc;
+}
+#else
+#define z_dpbusd(acc, u, s) _mm512_dpbusd_epi32((acc), (u), (s))
+#define y_dpbusd(acc, u, s) VQ_DPBUSD256((acc), (u), (s))
+#endif
+
 #define VQ_QROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define VQ_QROWS12(X) VQ_QROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
 
@@ -57,45 +78,76 @@
 /* AVX2: 8-lane epilogue helpers (also used by AVX-VNNI)                                      */
 /* ========================================================================================== */
 
-/* vq_requantize on 8 lanes (shift already split into left, right in [0, 31]) and the clamp. */
-VQ_T_AVX2 static VQ_INLINE __m256i avx2_requant(__m256i acc, __m256i mult, __m256i left, __m256i right) {
-    const __m256i one = _mm256_set1_epi32(1), ones = _mm256_set1_epi32(-1);
-    const __m256i imin = _mm256_set1_epi32(INT32_MIN), imax = _mm256_set1_epi32(INT32_MAX);
-    /* x = acc * 2^left, saturated: overflow iff shifting back does not give acc */
-    __m256i x = _mm256_sllv_epi32(acc, left);
-    const __m256i ovf = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_srav_epi32(x, left), acc), ones);
-    const __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(acc, 31), imax); /* acc < 0: MIN, else MAX */
-    x = _mm256_blendv_epi8(x, sat, ovf);
+/* The epilogue parameters of 8 columns, loaded once per tile (stores to C may alias vq_qcols, so
+ * loading them per row would repeat the loads), with the per-column parts of the requantization
+ * precomputed. */
+typedef struct {
+    __m256i corr, mult, mult_odd, left, right, rmask, rhalf, mult_min;
+    __m256 scale;
+    int any_left, any_min;
+} y_params;
+
+VQ_T_AVX2 static VQ_INLINE y_params y_params_load(const vq_qgemm_args *g, const vq_qcols *cols, int c) {
+    y_params p;
+    p.corr = _mm256_load_si256((const __m256i *)(cols->corr + c));
+    if (g->Cf) {
+        p.scale = _mm256_load_ps(cols->scale + c);
+        p.mult = p.mult_odd = p.left = p.right = p.rmask = p.rhalf = p.mult_min = _mm256_setzero_si256();
+        p.any_left = p.any_min = 0;
+    } else {
+        const __m256i one = _mm256_set1_epi32(1);
+        p.scale = _mm256_setzero_ps();
+        p.mult = _mm256_load_si256((const __m256i *)(cols->mult + c));
+        p.left = _mm256_load_si256((const __m256i *)(cols->left + c));
+        p.right = _mm256_load_si256((const __m256i *)(cols->right + c));
+        p.rmask = _mm256_sub_epi32(_mm256_sllv_epi32(one, p.right), one); /* 2^right - 1 */
+        p.rhalf = _mm256_srli_epi32(p.rmask, 1);
+        p.mult_odd = _mm256_srli_epi64(p.mult, 32);
+        p.mult_min = _mm256_cmpeq_epi32(p.mult, _mm256_set1_epi32(INT32_MIN));
+        p.any_left = !_mm256_testz_si256(p.left, p.left);
+        p.any_min = !_mm256_testz_si256(p.mult_min, p.mult_min);
+    }
+    return p;
+}
+
+/* vq_requantize on 8 lanes and the lower clamp (-127; the saturating narrowing does 127). */
+VQ_T_AVX2 static VQ_INLINE __m256i avx2_requant(__m256i acc, const y_params *p) {
+    __m256i x = acc;
+    if (p->any_left) { /* x = acc * 2^left, saturated: overflow iff shifting back does not give acc */
+        x = _mm256_sllv_epi32(acc, p->left);
+        const __m256i ok = _mm256_cmpeq_epi32(_mm256_srav_epi32(x, p->left), acc);
+        const __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(acc, 31), _mm256_set1_epi32(INT32_MAX));
+        x = _mm256_blendv_epi8(sat, x, ok); /* acc < 0: INT32_MIN, else INT32_MAX */
+    }
     /* SaturatingRoundingDoublingHighMul: (x * mult + 2^30) >> 31 per lane, from 64-bit products */
     const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
-    __m256i even = _mm256_mul_epi32(x, mult);
-    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32));
+    __m256i even = _mm256_mul_epi32(x, p->mult);
+    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), p->mult_odd);
     even = _mm256_srli_epi64(_mm256_add_epi64(even, nudge), 31); /* bits 31..62 -> low half */
     odd = _mm256_slli_epi64(_mm256_add_epi64(odd, nudge), 1);    /* bits 31..62 -> high half */
     __m256i h = _mm256_blend_epi32(even, odd, 0xAA);
     /* INT32_MIN * INT32_MIN: h holds INT32_MIN (2^31 wrapped); flip it to INT32_MAX */
-    h = _mm256_xor_si256(h, _mm256_and_si256(_mm256_cmpeq_epi32(x, imin), _mm256_cmpeq_epi32(mult, imin)));
-    /* RoundingDivideByPOT(h, right) */
-    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-    const __m256i rem = _mm256_and_si256(h, mask);
-    const __m256i thr = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(h, 31));
-    __m256i r = _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, thr));
-    r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(-127)), _mm256_set1_epi32(127));
-    return r;
+    if (p->any_min)
+        h = _mm256_xor_si256(h, _mm256_and_si256(_mm256_cmpeq_epi32(x, _mm256_set1_epi32(INT32_MIN)), p->mult_min));
+    /* RoundingDivideByPOT(h, right): + 1 where (h & mask) > (mask >> 1) + (h < 0) */
+    const __m256i rem = _mm256_and_si256(h, p->rmask);
+    const __m256i thr = _mm256_sub_epi32(p->rhalf, _mm256_srai_epi32(h, 31));
+    __m256i r = _mm256_sub_epi32(_mm256_srav_epi32(h, p->right), _mm256_cmpgt_epi32(rem, thr));
+    return _mm256_max_epi32(r, _mm256_set1_epi32(-127)); /* avx2_narrow8 saturates at 127 */
 }
 
-/* 8 int32 in [-128, 127] -> 8 bytes (low 64 bits). */
+/* 8 int32 -> 8 bytes (low 64 bits), saturating to [-128, 127]. */
 VQ_T_AVX2 static VQ_INLINE __m128i avx2_narrow8(__m256i v) {
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     return _mm_packs_epi16(w, w);
 }
 
-/* The epilogue of 8 columns n0..n0+nr-1 (nr in 1..8) of row i: raw sums s, parameters at c. */
-VQ_T_AVX2 static VQ_INLINE void avx2_store8(const vq_qgemm_args *g, const vq_qcols *cols, int c, __m256i s, int i,
-                                            int n0, int nr) {
-    const __m256i acc = _mm256_add_epi32(s, _mm256_load_si256((const __m256i *)(cols->corr + c)));
+/* The epilogue of 8 columns n0..n0+nr-1 (nr in 1..8) of row i from raw sums s. */
+VQ_T_AVX2 static VQ_INLINE void avx2_store8(const vq_qgemm_args *g, const y_params *p, __m256i s, int i, int n0,
+                                            int nr) {
+    const __m256i acc = _mm256_add_epi32(s, p->corr);
     if (g->Cf) {
-        const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_load_ps(cols->scale + c));
+        const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), p->scale);
         float *dst = g->Cf + (ptrdiff_t)i * g->ldc + n0;
         if (nr == 8) {
             _mm256_storeu_ps(dst, v);
@@ -105,10 +157,7 @@ VQ_T_AVX2 static VQ_INLINE void avx2_store8(const vq_qgemm_args *g, const vq_qco
             memcpy(dst, buf, sizeof(float) * (size_t)nr);
         }
     } else {
-        const __m256i r = avx2_requant(acc, _mm256_load_si256((const __m256i *)(cols->mult + c)),
-                                       _mm256_load_si256((const __m256i *)(cols->left + c)),
-                                       _mm256_load_si256((const __m256i *)(cols->right + c)));
-        const __m128i b = avx2_narrow8(r);
+        const __m128i b = avx2_narrow8(avx2_requant(acc, p));
         int8_t *dst = g->Cq + (ptrdiff_t)i * g->ldc + n0;
         if (nr == 8) {
             _mm_storel_epi64((__m128i *)dst, b);
@@ -151,11 +200,12 @@ VQ_T_AVX2 static void avx2_tile(const vq_qgemm_args *g, const vq_qcols *cols, in
         const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 64 * (ptrdiff_t)k + 16)));
         VQ_QROWS6(ROW_TAIL)
     }
-    const int n0 = 16 * p + 8 * h, nr = g->N - n0 < 8 ? g->N - n0 : 8, c = 16 * pc + 8 * h;
+    const int n0 = 16 * p + 8 * h, nr = g->N - n0 < 8 ? g->N - n0 : 8;
+    const y_params par = y_params_load(g, cols, 16 * pc + 8 * h);
     /* lanes (k01, k23) of columns 0-3 and 4-7 -> one sum per column: hadd gives columns
      * 0 1 4 5 | 2 3 6 7, the 64-bit permute puts them in order */
 #define ROW_OUT(r)                                                                                 \
-    if (r < mr) avx2_store8(g, cols, c, _mm256_permute4x64_epi64(_mm256_hadd_epi32(c##r##0, c##r##1), 0xD8), \
+    if (r < mr) avx2_store8(g, &par, _mm256_permute4x64_epi64(_mm256_hadd_epi32(c##r##0, c##r##1), 0xD8), \
                             i0 + r, n0, nr);
     VQ_QROWS6(ROW_OUT)
 #undef ROW_PTR
@@ -210,8 +260,8 @@ VQ_T_AVXVNNI static void avxvnni_ukr(const vq_qgemm_args *g, const vq_qcols *col
 #define ROW_MAC(r, GROUP)                                                                          \
     {                                                                                              \
         const __m256i av = _mm256_xor_si256(_mm256_set1_epi32(GROUP), x80);                        \
-        c##r##0 = VQ_DPBUSD256(c##r##0, av, w0);                                                   \
-        c##r##1 = VQ_DPBUSD256(c##r##1, av, w1);                                                   \
+        c##r##0 = y_dpbusd(c##r##0, av, w0);                                                       \
+        c##r##1 = y_dpbusd(c##r##1, av, w1);                                                       \
     }
 #define ROW_FULL(r) ROW_MAC(r, vq_load_group(a##r + 4 * k))
 #define ROW_TAIL(r) ROW_MAC(r, vq_load_group_tail(a##r + 4 * k, ktail))
@@ -228,13 +278,21 @@ VQ_T_AVXVNNI static void avxvnni_ukr(const vq_qgemm_args *g, const vq_qcols *col
         const __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + 64 * (ptrdiff_t)k + 32));
         VQ_QROWS6(ROW_TAIL)
     }
-    const int n0 = 16 * p, nr = g->N - n0 < 16 ? g->N - n0 : 16, c = 16 * pc;
-#define ROW_OUT(r)                                                                                 \
-    if (r < mr) {                                                                                  \
-        avx2_store8(g, cols, c, c##r##0, i0 + r, n0, nr < 8 ? nr : 8);                             \
-        if (nr > 8) avx2_store8(g, cols, c + 8, c##r##1, i0 + r, n0 + 8, nr - 8);                 \
+    const int n0 = 16 * p, nr = g->N - n0 < 16 ? g->N - n0 : 16;
+#define ROW_OUT0(r)                                                                                \
+    if (r < mr) avx2_store8(g, &par, c##r##0, i0 + r, n0, nr < 8 ? nr : 8);
+#define ROW_OUT1(r)                                                                                \
+    if (r < mr) avx2_store8(g, &par, c##r##1, i0 + r, n0 + 8, nr - 8);
+    {
+        const y_params par = y_params_load(g, cols, 16 * pc);
+        VQ_QROWS6(ROW_OUT0)
     }
-    VQ_QROWS6(ROW_OUT)
+    if (nr > 8) {
+        const y_params par = y_params_load(g, cols, 16 * pc + 8);
+        VQ_QROWS6(ROW_OUT1)
+    }
+#undef ROW_OUT0
+#undef ROW_OUT1
 #undef ROW_PTR
 #undef ROW_ACC
 #undef ROW_MAC
@@ -270,39 +328,73 @@ VQ_T_AVXVNNI void vq_avxvnni_qgemm_packed_s8(int M, int N, int K, const int8_t *
 /* AVX-512 VNNI GEMM (zmm)                                                                    */
 /* ========================================================================================== */
 
+/* The epilogue parameters of 16 columns (see y_params). */
+typedef struct {
+    __m512i corr, mult, mult_odd, left, right, rmask, rhalf;
+    __m512 scale;
+    __mmask16 mult_min, cols;
+    int any_left;
+} z_params;
+
+VQ_T_512 static VQ_INLINE z_params z_params_load(const vq_qgemm_args *g, const vq_qcols *cols, int c, int nr) {
+    z_params p;
+    p.cols = (__mmask16)((1u << nr) - 1u);
+    p.corr = _mm512_load_si512(cols->corr + c);
+    if (g->Cf) {
+        p.scale = _mm512_load_ps(cols->scale + c);
+        p.mult = p.mult_odd = p.left = p.right = p.rmask = p.rhalf = _mm512_setzero_si512();
+        p.mult_min = 0;
+        p.any_left = 0;
+    } else {
+        const __m512i one = _mm512_set1_epi32(1);
+        p.scale = _mm512_setzero_ps();
+        p.mult = _mm512_load_si512(cols->mult + c);
+        p.left = _mm512_load_si512(cols->left + c);
+        p.right = _mm512_load_si512(cols->right + c);
+        p.rmask = _mm512_sub_epi32(_mm512_sllv_epi32(one, p.right), one);
+        p.rhalf = _mm512_srli_epi32(p.rmask, 1);
+        p.mult_odd = _mm512_srli_epi64(p.mult, 32);
+        p.mult_min = _mm512_cmpeq_epi32_mask(p.mult, _mm512_set1_epi32(INT32_MIN));
+        p.any_left = _mm512_test_epi32_mask(p.left, p.left) != 0;
+    }
+    return p;
+}
+
 /* vq_requantize on 16 lanes and the clamp (see avx2_requant). */
-VQ_T_512 static VQ_INLINE __m512i z_requant(__m512i acc, __m512i mult, __m512i left, __m512i right) {
-    const __m512i one = _mm512_set1_epi32(1);
-    const __m512i imin = _mm512_set1_epi32(INT32_MIN), imax = _mm512_set1_epi32(INT32_MAX);
-    __m512i x = _mm512_sllv_epi32(acc, left);
-    const __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(x, left), acc);
-    x = _mm512_mask_mov_epi32(x, ovf, _mm512_xor_si512(_mm512_srai_epi32(acc, 31), imax));
+VQ_T_512 static VQ_INLINE __m512i z_requant(__m512i acc, const z_params *p) {
+    __m512i x = acc;
+    if (p->any_left) {
+        x = _mm512_sllv_epi32(acc, p->left);
+        const __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(x, p->left), acc);
+        x = _mm512_mask_mov_epi32(x, ovf, _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(INT32_MAX)));
+    }
     const __m512i nudge = _mm512_set1_epi64((long long)1 << 30);
-    __m512i even = _mm512_mul_epi32(x, mult);
-    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32));
+    __m512i even = _mm512_mul_epi32(x, p->mult);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->mult_odd);
     even = _mm512_srli_epi64(_mm512_add_epi64(even, nudge), 31);
     odd = _mm512_slli_epi64(_mm512_add_epi64(odd, nudge), 1);
     __m512i h = _mm512_mask_blend_epi32((__mmask16)0xAAAA, even, odd);
-    const __mmask16 both_min = _mm512_cmpeq_epi32_mask(x, imin) & _mm512_cmpeq_epi32_mask(mult, imin);
-    h = _mm512_mask_mov_epi32(h, both_min, imax);
-    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-    const __m512i rem = _mm512_and_si512(h, mask);
-    const __m512i thr = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(h, 31));
-    __m512i r = _mm512_srav_epi32(h, right);
-    r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
-    return _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(-127)), _mm512_set1_epi32(127));
+    if (p->mult_min) { /* INT32_MIN * INT32_MIN saturates */
+        const __mmask16 both_min = _mm512_mask_cmpeq_epi32_mask(p->mult_min, x, _mm512_set1_epi32(INT32_MIN));
+        h = _mm512_mask_mov_epi32(h, both_min, _mm512_set1_epi32(INT32_MAX));
+    }
+    const __m512i rem = _mm512_and_si512(h, p->rmask);
+    const __m512i thr = _mm512_sub_epi32(p->rhalf, _mm512_srai_epi32(h, 31));
+    __m512i r = _mm512_srav_epi32(h, p->right);
+    r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+    return _mm512_max_epi32(r, _mm512_set1_epi32(-127)); /* the saturating narrowing clamps at 127 */
 }
 
-VQ_T_512 static VQ_INLINE void z_store16(const vq_qgemm_args *g, const vq_qcols *cols, int c, __m512i s, int i, int n0,
-                                         __mmask16 m) {
-    const __m512i acc = _mm512_add_epi32(s, _mm512_load_si512(cols->corr + c));
+VQ_T_512 static VQ_INLINE void z_store16(const vq_qgemm_args *g, const z_params *p, __m512i s, int i, int n0) {
+    const __m512i acc = _mm512_add_epi32(s, p->corr);
     if (g->Cf) {
-        const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_load_ps(cols->scale + c));
-        _mm512_mask_storeu_ps(g->Cf + (ptrdiff_t)i * g->ldc + n0, m, v);
+        const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), p->scale);
+        _mm512_mask_storeu_ps(g->Cf + (ptrdiff_t)i * g->ldc + n0, p->cols, v);
     } else {
-        const __m512i r = z_requant(acc, _mm512_load_si512(cols->mult + c), _mm512_load_si512(cols->left + c),
-                                    _mm512_load_si512(cols->right + c));
-        _mm512_mask_cvtsepi32_storeu_epi8(g->Cq + (ptrdiff_t)i * g->ldc + n0, m, r);
+        const __m128i b = _mm512_cvtsepi32_epi8(z_requant(acc, p)); /* saturating: <= 127 */
+        int8_t *dst = g->Cq + (ptrdiff_t)i * g->ldc + n0;
+        if (p->cols == 0xFFFF) _mm_storeu_si128((__m128i *)dst, b);
+        else _mm_mask_storeu_epi8(dst, p->cols, b);
     }
 }
 
@@ -318,8 +410,8 @@ VQ_T_512 static VQ_INLINE void z_tile(const vq_qgemm_args *g, const vq_qcols *co
 #define ROW_MAC(r, GROUP)                                                                          \
     {                                                                                              \
         const __m512i av = _mm512_xor_si512(_mm512_set1_epi32(GROUP), x80);                        \
-        c##r##0 = _mm512_dpbusd_epi32(c##r##0, av, w0);                                            \
-        if (NP == 2) c##r##1 = _mm512_dpbusd_epi32(c##r##1, av, w1);                               \
+        c##r##0 = z_dpbusd(c##r##0, av, w0);                                                       \
+        if (NP == 2) c##r##1 = z_dpbusd(c##r##1, av, w1);                                          \
     }
 #define ROW_FULL(r) ROW_MAC(r, vq_load_group(a##r + 4 * k))
 #define ROW_TAIL(r) ROW_MAC(r, vq_load_group_tail(a##r + 4 * k, ktail))
@@ -336,17 +428,22 @@ VQ_T_512 static VQ_INLINE void z_tile(const vq_qgemm_args *g, const vq_qcols *co
         const __m512i w1 = NP == 2 ? _mm512_loadu_si512(b1 + 64 * (ptrdiff_t)k) : w0;
         VQ_QROWS12(ROW_TAIL)
     }
-    const int n0 = 16 * p, c = 16 * pc;
-    const int nr0 = g->N - n0 < 16 ? g->N - n0 : 16;
-    const __mmask16 m0 = (__mmask16)((1u << nr0) - 1u);
-    const int nr1 = NP == 2 ? (g->N - n0 - 16 < 16 ? g->N - n0 - 16 : 16) : 0;
-    const __mmask16 m1 = (__mmask16)((1u << (nr1 > 0 ? nr1 : 0)) - 1u);
-#define ROW_OUT(r)                                                                                 \
-    if (r < mr) {                                                                                  \
-        z_store16(g, cols, c, c##r##0, i0 + r, n0, m0);                                            \
-        if (NP == 2) z_store16(g, cols, c + 16, c##r##1, i0 + r, n0 + 16, m1);                     \
+    const int n0 = 16 * p, nr0 = g->N - n0 < 16 ? g->N - n0 : 16;
+#define ROW_OUT0(r)                                                                                \
+    if (r < mr) z_store16(g, &par, c##r##0, i0 + r, n0);
+#define ROW_OUT1(r)                                                                                \
+    if (r < mr) z_store16(g, &par, c##r##1, i0 + r, n0 + 16);
+    {
+        const z_params par = z_params_load(g, cols, 16 * pc, nr0);
+        VQ_QROWS12(ROW_OUT0)
     }
-    VQ_QROWS12(ROW_OUT)
+    if (NP == 2) {
+        const int nr1 = g->N - n0 - 16 < 16 ? g->N - n0 - 16 : 16; /* >= 1: the panel exists */
+        const z_params par = z_params_load(g, cols, 16 * pc + 16, nr1);
+        VQ_QROWS12(ROW_OUT1)
+    }
+#undef ROW_OUT0
+#undef ROW_OUT1
 #undef ROW_PTR
 #undef ROW_ACC
 #undef ROW_MAC
