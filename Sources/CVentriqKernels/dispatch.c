@@ -3,14 +3,40 @@
  *
  * The active table is one atomic pointer. It is set by vq_kernels_select, or by the first
  * public call (AUTO) if nothing was selected; racing first calls all store the same table.
- * Adding a kernel (the int8 family): a member in vq_kernel_table, a public forwarder here, and
- * the member in every table (reference, and each SIMD ISA or its reference fallback).
+ * Adding a kernel: a member in vq_kernel_table, a public forwarder here, and the member in every
+ * table (reference, and each SIMD ISA or its reference fallback).
  */
 #include "vq_internal.h"
 
 #include <stddef.h>
 
+#if VQ_HAVE_NEON && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20) /* Linux arch/arm64 uapi hwcap.h */
+#endif
+#elif VQ_HAVE_NEON && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 static const vq_kernel_table *vq_active_table = NULL;
+
+#if VQ_HAVE_NEON
+/* The dot product extension (sdot/udot, Armv8.2 optional, Armv8.4 mandatory). */
+static int neon_has_dotprod(void) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return 1; /* the whole build requires it */
+#elif defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, NULL, 0) == 0 && v != 0;
+#else
+    return 0;
+#endif
+}
+#endif
 
 /* Does this CPU run `isa`'s table (compiled in and supported)? */
 static int cpu_runs(int isa) {
@@ -23,11 +49,26 @@ static int cpu_runs(int isa) {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case VQ_ISA_AVX512:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f");
+        return __builtin_cpu_supports("avx512f") && cpu_runs(VQ_ISA_AVX2);
+    case VQ_ISA_AVX512_VNNI:
+        __builtin_cpu_init();
+        return cpu_runs(VQ_ISA_AVX512) && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case VQ_ISA_AVX_VNNI:
+        __builtin_cpu_init();
+#ifdef VQ_TEST_AVX_VNNI_AS_EVEX
+        /* Test build (Tests/kernels-c): the AVX-VNNI kernels compiled with the EVEX encoding of
+         * the same instructions, so that AVX-512 VNNI machines run and check their code. */
+        return cpu_runs(VQ_ISA_AVX2) && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+#else
+        return cpu_runs(VQ_ISA_AVX2) && __builtin_cpu_supports("avxvnni");
+#endif
 #endif
 #if VQ_HAVE_NEON
     case VQ_ISA_NEON:
         return 1;
+    case VQ_ISA_NEON_DOTPROD:
+        return neon_has_dotprod();
 #endif
     default:
         return 0;
@@ -43,19 +84,27 @@ static const vq_kernel_table *table_of(int isa) {
         return &vq_table_avx2;
     case VQ_ISA_AVX512:
         return &vq_table_avx512;
+    case VQ_ISA_AVX512_VNNI:
+        return &vq_table_avx512_vnni;
+    case VQ_ISA_AVX_VNNI:
+        return &vq_table_avx_vnni;
 #endif
 #if VQ_HAVE_NEON
     case VQ_ISA_NEON:
         return &vq_table_neon;
+    case VQ_ISA_NEON_DOTPROD:
+        return &vq_table_neon_dotprod;
 #endif
     default:
         return NULL;
     }
 }
 
-/* AUTO's preference order: widest vectors first. */
+/* AUTO's preference order: widest vectors first, and within a width the int8 dot product
+ * instructions first (the float kernels of a width are the same). */
 static const vq_kernel_table *auto_table(void) {
-    static const int order[] = {VQ_ISA_AVX512, VQ_ISA_AVX2, VQ_ISA_NEON};
+    static const int order[] = {VQ_ISA_AVX512_VNNI, VQ_ISA_AVX512, VQ_ISA_AVX_VNNI, VQ_ISA_AVX2,
+                                VQ_ISA_NEON_DOTPROD, VQ_ISA_NEON};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (table_of(order[i]) && cpu_runs(order[i])) return table_of(order[i]);
     return &vq_table_reference;
@@ -135,4 +184,24 @@ void vq_add(int n, const float *a, const float *b, float *y) { vq_kernels_active
 
 void vq_mean_rows(int rows, int cols, const float *x, int ldx, float *y) {
     vq_kernels_active()->mean_rows(rows, cols, x, ldx, y);
+}
+
+void vq_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                         const int32_t *bias, const float *out_scale, float *C, int ldc) {
+    vq_kernels_active()->qgemm_packed_f32(M, N, K, A, lda, packed, bias, out_scale, C, ldc);
+}
+
+void vq_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                        const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                        int8_t *C, int ldc) {
+    vq_kernels_active()->qgemm_packed_s8(M, N, K, A, lda, packed, bias, multiplier, shift, C, ldc);
+}
+
+void vq_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y,
+                    int ldy) {
+    vq_kernels_active()->quantize_s8(rows, cols, x, ldx, inv_scale, y, ldy);
+}
+
+void vq_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y) {
+    vq_kernels_active()->lut_s8(n, x, lut256, y);
 }

@@ -1,6 +1,8 @@
 /*
- * kernels_neon.c: aarch64 Advanced SIMD (NEON) kernels. NEON is baseline on aarch64, so no
- * target attribute and no run-time check are needed.
+ * kernels_neon.c: aarch64 Advanced SIMD (NEON) float kernels. NEON is baseline on aarch64, so no
+ * target attribute and no run-time check are needed. The table has a variant, neon_dotprod,
+ * with the same float kernels and the sdot int8 GEMM (kernels_neon_q.c), which
+ * vq_kernels_table offers only where the CPU reports the dot product extension.
  *
  * Defines the vector vocabulary and the GEMM microkernel, then includes vq_simd_template.h,
  * which builds the kernels and the table vq_table_neon.
@@ -20,6 +22,15 @@
 #define VQ_SFX neon
 #define VQ_ISA_ID VQ_ISA_NEON
 #define VQ_ISA_NAME "neon"
+#define VQ_INT8_MEMBERS                                                                            \
+    .qgemm_packed_f32 = vq_neon_qgemm_packed_f32, .qgemm_packed_s8 = vq_neon_qgemm_packed_s8,      \
+    .quantize_s8 = vq_neon_quantize_s8, .lut_s8 = vq_neon_lut_s8
+#define VQ_VARIANT_SFX neon_dotprod
+#define VQ_VARIANT_ID VQ_ISA_NEON_DOTPROD
+#define VQ_VARIANT_NAME "neon_dotprod"
+#define VQ_VARIANT_INT8_MEMBERS                                                                    \
+    .qgemm_packed_f32 = vq_neondot_qgemm_packed_f32, .qgemm_packed_s8 = vq_neondot_qgemm_packed_s8, \
+    .quantize_s8 = vq_neon_quantize_s8, .lut_s8 = vq_neon_lut_s8
 #define VQ_TARGET
 #define VQ_W 4
 #define VQ_MR 6

@@ -190,4 +190,8 @@ const vq_kernel_table vq_table_reference = {
     .exp = vq_ref_exp,
     .add = vq_ref_add,
     .mean_rows = vq_ref_mean_rows,
+    .qgemm_packed_f32 = vq_ref_qgemm_packed_f32,
+    .qgemm_packed_s8 = vq_ref_qgemm_packed_s8,
+    .quantize_s8 = vq_ref_quantize_s8,
+    .lut_s8 = vq_ref_lut_s8,
 };

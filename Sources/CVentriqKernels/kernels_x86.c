@@ -1,7 +1,9 @@
 /*
- * kernels_x86.c: x86-64 SIMD kernels, AVX2+FMA and AVX-512F, each compiled with a function
+ * kernels_x86.c: x86-64 SIMD float kernels, AVX2+FMA and AVX-512F, each compiled with a function
  * target attribute (the rest of the target builds for baseline x86-64), so one binary carries
- * both and vq_kernels_select picks at run time (__builtin_cpu_supports).
+ * both and vq_kernels_select picks at run time (__builtin_cpu_supports). Each ISA's table has a
+ * variant with the same float kernels and VNNI int8 kernels (kernels_x86_q.c): avx2 ->
+ * avx_vnni, avx512 -> avx512_vnni.
  *
  * Each ISA defines the vector vocabulary and the GEMM microkernel, then includes
  * vq_simd_template.h, which builds the kernels and the table vq_table_<isa>.
@@ -28,6 +30,15 @@
 #define VQ_SFX avx2
 #define VQ_ISA_ID VQ_ISA_AVX2
 #define VQ_ISA_NAME "avx2"
+#define VQ_INT8_MEMBERS                                                                            \
+    .qgemm_packed_f32 = vq_avx2_qgemm_packed_f32, .qgemm_packed_s8 = vq_avx2_qgemm_packed_s8,      \
+    .quantize_s8 = vq_avx2_quantize_s8, .lut_s8 = vq_ref_lut_s8
+#define VQ_VARIANT_SFX avx_vnni
+#define VQ_VARIANT_ID VQ_ISA_AVX_VNNI
+#define VQ_VARIANT_NAME "avx_vnni"
+#define VQ_VARIANT_INT8_MEMBERS                                                                    \
+    .qgemm_packed_f32 = vq_avxvnni_qgemm_packed_f32, .qgemm_packed_s8 = vq_avxvnni_qgemm_packed_s8, \
+    .quantize_s8 = vq_avx2_quantize_s8, .lut_s8 = vq_ref_lut_s8
 #define VQ_TARGET __attribute__((target("avx2,fma")))
 #define VQ_W 8
 #define VQ_MR 6
@@ -138,6 +149,18 @@ VQ_TARGET static inline void vq_avx2_ukr(int kc, const float *a, ptrdiff_t lda, 
 #define VQ_SFX avx512
 #define VQ_ISA_ID VQ_ISA_AVX512
 #define VQ_ISA_NAME "avx512"
+/* AVX-512F alone has no byte or word arithmetic: the AVX2 int8 kernels (every AVX-512 CPU has
+ * AVX2; vq_kernels_table checks it). */
+#define VQ_INT8_MEMBERS                                                                            \
+    .qgemm_packed_f32 = vq_avx2_qgemm_packed_f32, .qgemm_packed_s8 = vq_avx2_qgemm_packed_s8,      \
+    .quantize_s8 = vq_avx2_quantize_s8, .lut_s8 = vq_ref_lut_s8
+#define VQ_VARIANT_SFX avx512_vnni
+#define VQ_VARIANT_ID VQ_ISA_AVX512_VNNI
+#define VQ_VARIANT_NAME "avx512_vnni"
+#define VQ_VARIANT_INT8_MEMBERS                                                                    \
+    .qgemm_packed_f32 = vq_avx512vnni_qgemm_packed_f32,                                            \
+    .qgemm_packed_s8 = vq_avx512vnni_qgemm_packed_s8, .quantize_s8 = vq_avx512vnni_quantize_s8,    \
+    .lut_s8 = vq_avx512vnni_lut_s8
 #define VQ_TARGET __attribute__((target("avx512f")))
 #define VQ_W 16
 #define VQ_MR 12

@@ -7,6 +7,8 @@
 #include "vq_kernels.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 /* Which SIMD files have content in this build. */
 #if defined(__x86_64__) || defined(_M_X64)
@@ -34,6 +36,11 @@ extern const vq_kernel_table vq_table_avx512;
 #endif
 #if VQ_HAVE_NEON
 extern const vq_kernel_table vq_table_neon;
+extern const vq_kernel_table vq_table_neon_dotprod;
+#endif
+#if VQ_HAVE_X86
+extern const vq_kernel_table vq_table_avx512_vnni;
+extern const vq_kernel_table vq_table_avx_vnni;
 #endif
 
 /* Elements of the packed panel p, k-slice k0: the same arithmetic everywhere. */
@@ -85,5 +92,178 @@ static inline void vq_gemm_k0(int M, int N, float alpha, const float *bias, int 
         }
     }
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* int8 GEMM: layout helpers and the driver shared by every SIMD version                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* K rounded up to a multiple of 4 (the packed K). */
+static inline int vq_qgemm_kp(int K) { return (K + 3) & ~3; }
+
+/* The first byte of panel p. */
+static inline const int8_t *vq_qpanel(const int8_t *packed, int K, int p) {
+    return packed + (size_t)p * VQ_QGEMM_PANEL_BYTES(K);
+}
+
+/* Column j's weight sum, stored after the panel's groups. */
+static inline int32_t vq_qpanel_colsum(const int8_t *panel, int K, int j) {
+    int32_t v;
+    memcpy(&v, panel + (size_t)16 * (size_t)vq_qgemm_kp(K) + 4 * (size_t)j, sizeof v);
+    return v;
+}
+
+/* A 4-byte group of row a starting at k (k + 4 <= K), as one int32 (native order). */
+static inline int32_t vq_load_group(const int8_t *a) {
+    int32_t v;
+    memcpy(&v, a, sizeof v);
+    return v;
+}
+
+/* The last, partial group of a row: bytes k0 .. K-1 then zeros (padding k of W are 0 anyway,
+ * so any value would do; zero keeps the products 0). */
+static inline int32_t vq_load_group_tail(const int8_t *a, int n) {
+    int8_t b[4] = {0, 0, 0, 0};
+    for (int t = 0; t < n; t++) b[t] = a[t];
+    int32_t v;
+    memcpy(&v, b, sizeof v);
+    return v;
+}
+
+/* Column blocks: at most this many panels, and about this many weight bytes, so that the block
+ * stays in L2 while all row tiles of A stream past it (each row tile stays in L1). */
+#define VQ_QGEMM_BLOCK_PANELS 16
+#define VQ_QGEMM_BLOCK_BYTES (256 * 1024)
+
+/* The per-column epilogue parameters of one column block, zero-padded to whole panels, so that
+ * microkernels load them as full vectors:
+ *   corr  = bias (+ the -128 colsum correction for the VNNI kernels), wrapping int32
+ *   scale = out_scale (float output); mult, left, right = multiplier and the split, clamped
+ *   shift (int8 output). */
+typedef struct {
+    VQ_ALIGNED int32_t corr[VQ_QGEMM_BLOCK_PANELS * 16];
+    VQ_ALIGNED float scale[VQ_QGEMM_BLOCK_PANELS * 16];
+    VQ_ALIGNED int32_t mult[VQ_QGEMM_BLOCK_PANELS * 16];
+    VQ_ALIGNED int32_t left[VQ_QGEMM_BLOCK_PANELS * 16];
+    VQ_ALIGNED int32_t right[VQ_QGEMM_BLOCK_PANELS * 16];
+} vq_qcols;
+
+/* Everything a microkernel needs about one int8 GEMM call. */
+typedef struct {
+    int M, N, K;
+    const int8_t *A;
+    ptrdiff_t lda;
+    const int8_t *packed;
+    size_t panel_bytes;
+    const int32_t *bias;
+    const float *scale;                    /* float output: out_scale */
+    const int32_t *mult, *shift;           /* int8 output */
+    float *Cf;                             /* float output, or NULL */
+    int8_t *Cq;                            /* int8 output, or NULL */
+    ptrdiff_t ldc;
+    int vnni;                              /* 1: corr includes -128 colsum */
+} vq_qgemm_args;
+
+/* A microkernel: rows i0 .. i0+mr-1 (mr <= its MR; rows past mr may be read as row i0) times
+ * panels p .. p+np-1 (np <= its NP; column parameters at cols->...[16 * pc]), the whole K, with
+ * the epilogue, writing only the mr rows and the columns < N. */
+typedef void (*vq_qukr_fn)(const vq_qgemm_args *g, const vq_qcols *cols, int i0, int mr, int p, int pc,
+                           int np);
+
+static inline void vq_qcols_fill(vq_qcols *cols, const vq_qgemm_args *g, int p0, int p1) {
+    const int n0 = 16 * p0, n1 = 16 * p1;
+    for (int n = n0; n < n1; n++) {
+        const int c = n - n0;
+        if (n >= g->N) {
+            cols->corr[c] = 0, cols->scale[c] = 0.0f, cols->mult[c] = 0, cols->left[c] = 0, cols->right[c] = 0;
+            continue;
+        }
+        uint32_t corr = g->bias ? (uint32_t)g->bias[n] : 0u;
+        if (g->vnni) corr -= 128u * (uint32_t)vq_qpanel_colsum(vq_qpanel(g->packed, g->K, n / 16), g->K, n % 16);
+        cols->corr[c] = (int32_t)corr;
+        if (g->Cf) {
+            cols->scale[c] = g->scale[n];
+        } else {
+            const int32_t s = g->shift[n] < -31 ? -31 : g->shift[n] > 31 ? 31 : g->shift[n];
+            cols->mult[c] = g->mult[n];
+            cols->left[c] = s > 0 ? s : 0;
+            cols->right[c] = s > 0 ? 0 : -s;
+        }
+    }
+}
+
+/* Loops: column blocks (<= 16 panels, ~256 KiB of weights), row tiles of MR rows, groups of NP
+ * panels. M, N, K >= 1. */
+static inline void vq_qgemm_drive(const vq_qgemm_args *g, int MR, int NP, vq_qukr_fn ukr) {
+    VQ_ALIGNED vq_qcols cols;
+    const int panels = (g->N + 15) / 16;
+    int nbp = (int)(VQ_QGEMM_BLOCK_BYTES / g->panel_bytes);
+    if (nbp > VQ_QGEMM_BLOCK_PANELS) nbp = VQ_QGEMM_BLOCK_PANELS;
+    nbp -= nbp % NP;
+    if (nbp < NP) nbp = NP;
+    for (int pb = 0; pb < panels; pb += nbp) {
+        const int pe = pb + nbp < panels ? pb + nbp : panels;
+        vq_qcols_fill(&cols, g, pb, pe);
+        for (int i = 0; i < g->M; i += MR) {
+            const int mr = g->M - i < MR ? g->M - i : MR;
+            for (int p = pb; p < pe; p += NP) ukr(g, &cols, i, mr, p, p - pb, pe - p < NP ? pe - p : NP);
+        }
+    }
+}
+
+/* Fills the argument block of a public int8 GEMM call. */
+static inline vq_qgemm_args vq_qgemm_make_args(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                                               const int32_t *bias, const float *scale, const int32_t *mult,
+                                               const int32_t *shift, float *Cf, int8_t *Cq, int ldc, int vnni) {
+    vq_qgemm_args g = {M, N, K, A, lda, packed, VQ_QGEMM_PANEL_BYTES(K), bias, scale, mult, shift, Cf, Cq, ldc, vnni};
+    return g;
+}
+
+/* Scalar epilogue of one element (the reference's operations), for partial tiles. */
+static inline void vq_qstore_scalar(const vq_qgemm_args *g, const vq_qcols *cols, int c, int32_t raw, int i,
+                                    int n) {
+    const int32_t acc = (int32_t)((uint32_t)raw + (uint32_t)cols->corr[c]);
+    if (g->Cf) {
+        g->Cf[(ptrdiff_t)i * g->ldc + n] = (float)acc * cols->scale[c];
+    } else {
+        int32_t r = vq_requantize(acc, cols->mult[c], cols->right[c] ? -cols->right[c] : cols->left[c]);
+        g->Cq[(ptrdiff_t)i * g->ldc + n] = (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
+    }
+}
+
+/* The int8 kernels of the SIMD files (the tables are built in kernels_x86.c / kernels_neon.c). */
+#if VQ_HAVE_X86
+void vq_avx2_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                              const int32_t *bias, const float *out_scale, float *C, int ldc);
+void vq_avx2_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *C,
+                             int ldc);
+void vq_avx2_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y, int ldy);
+void vq_avx512vnni_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                                    const int32_t *bias, const float *out_scale, float *C, int ldc);
+void vq_avx512vnni_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                                   const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *C,
+                                   int ldc);
+void vq_avx512vnni_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y, int ldy);
+void vq_avx512vnni_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
+void vq_avxvnni_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                                 const int32_t *bias, const float *out_scale, float *C, int ldc);
+void vq_avxvnni_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *C,
+                                int ldc);
+#endif
+#if VQ_HAVE_NEON
+void vq_neon_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                              const int32_t *bias, const float *out_scale, float *C, int ldc);
+void vq_neon_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *C,
+                             int ldc);
+void vq_neondot_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                                 const int32_t *bias, const float *out_scale, float *C, int ldc);
+void vq_neondot_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *C,
+                                int ldc);
+void vq_neon_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y, int ldy);
+void vq_neon_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
+#endif
 
 #endif /* VQ_INTERNAL_H */

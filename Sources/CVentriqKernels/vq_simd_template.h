@@ -21,6 +21,10 @@
  *   M_LT M_GT(a, b) M_NAN(a)       lane masks
  *   V_SELECT(m, a, b)              m ? a : b per lane
  *   VQ_FN(hsum)(v) VQ_FN(hmax)(v)  horizontal sum / max (functions)
+ *   VQ_INT8_MEMBERS                the int8 members of the table (designated initializers)
+ *   VQ_VARIANT_SFX, VQ_VARIANT_ID, VQ_VARIANT_NAME, VQ_VARIANT_INT8_MEMBERS (optional): a second
+ *                                  table vq_table_<VQ_VARIANT_SFX> with the same float kernels
+ *                                  and other int8 kernels (avx512_vnni, avx_vnni, neon_dotprod)
  *   VQ_MR, VQ_FN(ukr)              microkernel rows and the microkernel:
  *     void ukr(int kc, const float *a, ptrdiff_t lda, int mr, const float *b, ptrdiff_t ldb,
  *              float *c, ptrdiff_t ldc, int nr, float alpha, const float *bias, int accumulate)
@@ -350,21 +354,35 @@ VQ_TARGET static void VQ_FN(sgemm_nn)(int M, int N, int K, const float *A, int l
     VQ_FN(gemm)(VQ_GEMM_NN, M, N, K, A, lda, B, ldb, 1.0f, NULL, 0, C, ldc);
 }
 
+/* The float members, shared by this ISA's table and its int8 variant's. */
+#define VQ_FLOAT_MEMBERS                                                                          \
+    .sgemm_packed = VQ_FN(sgemm_packed), .sgemm_packed_accumulate = VQ_FN(sgemm_packed_accumulate), \
+    .sgemm_nt = VQ_FN(sgemm_nt), .sgemm_nn = VQ_FN(sgemm_nn), .layernorm = VQ_FN(layernorm),      \
+    .softmax_rows = VQ_FN(softmax_rows), .gelu_erf = VQ_FN(gelu_erf), .erf = VQ_FN(erf),           \
+    .exp = VQ_FN(exp), .add = VQ_FN(add), .mean_rows = VQ_FN(mean_rows)
+
 const vq_kernel_table VQ_CAT(vq_table_, VQ_SFX) = {
     .isa = VQ_ISA_ID,
     .name = VQ_ISA_NAME,
-    .sgemm_packed = VQ_FN(sgemm_packed),
-    .sgemm_packed_accumulate = VQ_FN(sgemm_packed_accumulate),
-    .sgemm_nt = VQ_FN(sgemm_nt),
-    .sgemm_nn = VQ_FN(sgemm_nn),
-    .layernorm = VQ_FN(layernorm),
-    .softmax_rows = VQ_FN(softmax_rows),
-    .gelu_erf = VQ_FN(gelu_erf),
-    .erf = VQ_FN(erf),
-    .exp = VQ_FN(exp),
-    .add = VQ_FN(add),
-    .mean_rows = VQ_FN(mean_rows),
+    VQ_FLOAT_MEMBERS,
+    VQ_INT8_MEMBERS,
 };
+
+#ifdef VQ_VARIANT_SFX
+/* The same float kernels with other int8 kernels (e.g. avx512 -> avx512_vnni). */
+const vq_kernel_table VQ_CAT(vq_table_, VQ_VARIANT_SFX) = {
+    .isa = VQ_VARIANT_ID,
+    .name = VQ_VARIANT_NAME,
+    VQ_FLOAT_MEMBERS,
+    VQ_VARIANT_INT8_MEMBERS,
+};
+#undef VQ_VARIANT_SFX
+#undef VQ_VARIANT_ID
+#undef VQ_VARIANT_NAME
+#undef VQ_VARIANT_INT8_MEMBERS
+#endif
+#undef VQ_FLOAT_MEMBERS
+#undef VQ_INT8_MEMBERS
 
 /* Consume the vocabulary so the next ISA can define its own. */
 #undef VQ_SFX

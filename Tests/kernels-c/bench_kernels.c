@@ -9,6 +9,9 @@
  * strided in a [300, 288] buffer), and the time of the row kernels on [300, 96] / [300, 384].
  * On x86-64 the single-core AVX2 FMA peak is measured first (12 independent chains of 256-bit
  * FMAs), and each GEMM is also given as a percentage of it.
+ * int8: GMAC/s (int8 multiply-adds) of vq_qgemm_packed_f32 on the same Linear shapes (and of
+ * vq_qgemm_packed_s8 at fc1, 300x384x96), next to the float GEMM's GMAC/s (GFLOP/s / 2), and the
+ * time of vq_quantize_s8 [300, 96] / [300, 384] and vq_lut_s8 over 300 x 384.
  */
 #define _POSIX_C_SOURCE 199309L
 #include "vq_kernels.h"
@@ -81,6 +84,47 @@ static void run_gemm(const gemm_case *g) {
     else g->t->sgemm_nn(g->M, g->N, g->K, g->A, g->lda, g->B, g->ldb, g->C, g->ldc);
 }
 
+typedef struct {
+    const vq_kernel_table *t;
+    int M, N, K, s8;
+    const int8_t *A, *packed;
+    const int32_t *bias, *mult, *shift;
+    const float *scale;
+    float *C;
+    int8_t *Cq;
+} qgemm_case;
+
+static void run_qgemm(const qgemm_case *q) {
+    if (q->s8) q->t->qgemm_packed_s8(q->M, q->N, q->K, q->A, q->K, q->packed, q->bias, q->mult, q->shift, q->Cq, q->N);
+    else q->t->qgemm_packed_f32(q->M, q->N, q->K, q->A, q->K, q->packed, q->bias, q->scale, q->C, q->N);
+}
+
+static double time_qgemm(const qgemm_case *q, double ms) {
+    run_qgemm(q);
+    double best = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        int n = 0;
+        double t0 = now(), t;
+        do {
+            run_qgemm(q);
+            n++;
+            t = now() - t0;
+        } while (t < ms * 1e-3 / 5);
+        if (t / n < best) best = t / n;
+    }
+    return best;
+}
+
+static int8_t *random_i8(size_t n, int lo, int hi) {
+    int8_t *p = malloc(n);
+    uint32_t s = 777;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        p[i] = (int8_t)(lo + (int)((s >> 8) % (uint32_t)(hi - lo + 1)));
+    }
+    return p;
+}
+
 /* Best-of-5 seconds per call, each measurement running for about `ms`. */
 static double time_gemm(const gemm_case *g, double ms) {
     run_gemm(g);
@@ -118,16 +162,60 @@ int main(int argc, char **argv) {
         P[s] = malloc(vq_sgemm_packed_size(shapes[s][0], shapes[s][1]) * sizeof(float));
         vq_sgemm_pack(W[s], shapes[s][0], shapes[s][1], P[s]);
     }
+    /* int8 operands: the real Linear shapes, (N, K) = (96, 100) patch embedding first */
+    const int qshapes[5][2] = {{D, 100}, {D, D}, {3 * D, D}, {H, D}, {D, H}};
+    int8_t *qx = random_i8((size_t)T * H, -127, 127), *qout = malloc((size_t)T * H);
+    int8_t *QP[5];
+    int32_t *qbias = malloc(sizeof(int32_t) * H), *qmult = malloc(sizeof(int32_t) * H), *qshift = malloc(sizeof(int32_t) * H);
+    float *qscale = malloc(sizeof(float) * H);
+    for (int n = 0; n < H; n++) {
+        qbias[n] = (int32_t)(n * 997 % 20001) - 10000;
+        qscale[n] = 1e-4f * (1 + n % 7);
+        vq_quantize_multiplier(1.0 / (300.0 + n), &qmult[n], &qshift[n]);
+    }
+    for (int s = 0; s < 5; s++) {
+        int8_t *w = random_i8((size_t)qshapes[s][0] * qshapes[s][1], -127, 127);
+        QP[s] = malloc(vq_qgemm_packed_size(qshapes[s][0], qshapes[s][1]));
+        vq_qgemm_pack(w, qshapes[s][0], qshapes[s][1], QP[s]);
+        free(w);
+    }
     for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++) {
         const vq_kernel_table *t = vq_kernels_table(isa);
         if (!t) continue;
         printf("[%s]\n", t->name);
+        double float_gmac[4];
         for (int s = 0; s < 4; s++) {
             gemm_case g = {t, T, shapes[s][0], shapes[s][1], x, NULL, P[s], bias, out, shapes[s][1], 0, shapes[s][0], 0};
             double sec = time_gemm(&g, isa == VQ_ISA_REFERENCE ? ms / 4 : ms);
             double flops = 2.0 * T * shapes[s][0] * shapes[s][1];
+            float_gmac[s] = flops / 2 / sec * 1e-9;
             printf("  packed %3dx%3dx%3d  %8.1f us  %6.1f GFLOP/s  %5.1f %% of peak\n", T, shapes[s][0], shapes[s][1],
                    sec * 1e6, flops / sec * 1e-9, 100 * flops / sec * 1e-9 / peak);
+        }
+        for (int s = 0; s < 6; s++) {
+            const int qs = s < 5 ? s : 3; /* the last: fc1 with int8 output */
+            qgemm_case q = {t, T, qshapes[qs][0], qshapes[qs][1], s == 5, qx, QP[qs], qbias, qmult, qshift, qscale, out, qout};
+            double sec = time_qgemm(&q, isa == VQ_ISA_REFERENCE ? ms / 4 : ms);
+            double macs = (double)T * qshapes[qs][0] * qshapes[qs][1];
+            const int fs = qs == 1 ? 0 : qs == 2 ? 1 : qs == 3 ? 2 : qs == 4 ? 3 : -1; /* the float shape, if any */
+            printf("  qgemm_%s %3dx%3dx%3d  %8.1f us  %6.1f GMAC/s int8", s == 5 ? "s8 " : "f32", T, qshapes[qs][0],
+                   qshapes[qs][1], sec * 1e6, macs / sec * 1e-9);
+            if (fs >= 0) printf("   (float GEMM %6.1f GMAC/s: x%.2f)", float_gmac[fs], macs / sec * 1e-9 / float_gmac[fs]);
+            printf("\n");
+        }
+        {
+            const int reps = 300;
+            double t0 = now();
+            for (int r = 0; r < reps; r++) t->quantize_s8(T, D, x, D, 37.5f, qout, D);
+            double q96 = (now() - t0) / reps;
+            t0 = now();
+            for (int r = 0; r < reps; r++) t->quantize_s8(T, H, x, H, 37.5f, qout, H);
+            double q384 = (now() - t0) / reps;
+            t0 = now();
+            for (int r = 0; r < reps; r++) t->lut_s8(T * H, qx, qx + 1000, qout);
+            double lut = (now() - t0) / reps;
+            printf("  quantize_s8 300x96 %.1f us, 300x384 %.1f us; lut_s8 300x384 %.1f us\n", q96 * 1e6, q384 * 1e6,
+                   lut * 1e6);
         }
         gemm_case nt = {t, T, T, 32, qkv, qkv + D, NULL, NULL, S, 3 * D, 3 * D, T, 1};
         gemm_case nn = {t, T, 32, T, S, qkv + 2 * D, NULL, NULL, out, T, 3 * D, D, 2};

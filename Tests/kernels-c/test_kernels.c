@@ -425,6 +425,417 @@ static void exhaustive_erf(const vq_kernel_table *t) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* int8 kernels: every table bit-identical to the reference; the reference checked against an   */
+/* independent formulation (int64 sums on the unpacked weight, exact rounding formulas)        */
+/* ------------------------------------------------------------------------------------------ */
+
+static int8_t *alloc_i8(size_t n) {
+    int8_t *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+static int32_t *alloc_i32(size_t n) {
+    int32_t *p = malloc((n ? n : 1) * sizeof(int32_t));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+static int32_t rand_i32(void) { return (int32_t)(uint32_t)next_u64(); }
+
+/* floor(v / 2^e) for e in 0..62, without relying on >> of negatives. */
+static int64_t floor_div_pow2(int64_t v, int e) {
+    const int64_t d = (int64_t)1 << e;
+    return v >= 0 ? v / d : -((-v + d - 1) / d);
+}
+
+/* The requantization stated as exact roundings (not gemmlowp's code): x = sat(acc 2^left);
+ * h = round-half-up(x m / 2^31) (INT32_MIN^2 -> INT32_MAX); r = round-half-away(h / 2^right). */
+static int32_t indep_requantize(int32_t acc, int32_t m, int32_t shift) {
+    const int s = shift < -31 ? -31 : shift > 31 ? 31 : shift;
+    const int left = s > 0 ? s : 0, right = s > 0 ? 0 : -s;
+    int64_t x = (int64_t)acc * ((int64_t)1 << left);
+    x = x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : x;
+    int64_t h = x == INT32_MIN && m == INT32_MIN ? INT32_MAX : floor_div_pow2(x * m + ((int64_t)1 << 30), 31);
+    if (right == 0) return (int32_t)h;
+    const int64_t d = (int64_t)1 << right, mag = h < 0 ? -h : h, q = (mag + d / 2) / d;
+    return (int32_t)(h < 0 ? -q : q);
+}
+
+static int8_t clamp127(int32_t v) { return (int8_t)(v < -127 ? -127 : v > 127 ? 127 : v); }
+
+static void check_requantize_goldens(void) {
+    g_isa = "requantize";
+    /* acc, multiplier, shift, expected: worked out by hand (docs in the Swift test) */
+    static const int32_t cases[][4] = {
+        {100, 1 << 30, 0, 50},                 /* 0.5 */
+        {101, 1 << 30, 0, 51},                 /* 50.5: SRDHM rounds half up */
+        {-101, 1 << 30, 0, -50},               /* -50.5: half up, toward +inf */
+        {-99, 1 << 30, 0, -49},                /* -49.5 */
+        {12345, 1 << 30, 1, 12345},            /* 1.0 = (2^30, 1) */
+        {3, INT32_MAX, -1, 2},                 /* 1.5 -> 2 */
+        {-3, INT32_MAX, -1, -2},               /* -1.5 -> -2: RoundingDivideByPOT half away from 0 */
+        {-1, INT32_MAX, -1, -1},               /* -0.5 -> -1 */
+        {1, INT32_MAX, -1, 1},                 /* 0.5 -> 1 */
+        {-5, INT32_MAX, -2, -1},               /* -1.25 */
+        {-6, INT32_MAX, -2, -2},               /* -1.5 */
+        {-7, INT32_MAX, -2, -2},               /* -1.75 */
+        {-2, INT32_MAX, -2, -1},               /* -0.5 */
+        {-1, INT32_MAX, -2, 0},                /* -0.25 */
+        {2, INT32_MAX, -2, 1},                 /* 0.5 */
+        {INT32_MIN, INT32_MIN, 0, INT32_MAX},  /* the one SRDHM overflow: saturates */
+        {1 << 30, 1 << 30, 2, 1 << 30},        /* 2^32 saturates to INT32_MAX, * 0.5 */
+        {-(1 << 30), 1 << 30, 2, -(1 << 30)},  /* -2^32 saturates to INT32_MIN, * 0.5 */
+        {-(1 << 29), 1 << 30, 2, -(1 << 30)},  /* exactly INT32_MIN, no saturation */
+        {1, 1 << 30, 31, 1 << 30},             /* left 31: 2^31 saturates */
+        {1, 1 << 30, 40, 1 << 30},             /* shift clamped to 31 */
+        {INT32_MAX, INT32_MAX, -31, 1},        /* 2147483646 / 2^31 rounds up */
+        {INT32_MAX, INT32_MAX, -50, 1},        /* shift clamped to -31 */
+        {100, -(1 << 30), 0, -50},             /* negative multiplier */
+        {0, INT32_MAX, 5, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int32_t got = vq_requantize(cases[i][0], cases[i][1], cases[i][2]);
+        CHECK(got == cases[i][3], "requantize(%" PRId32 ", %" PRId32 ", %" PRId32 ") = %" PRId32 ", want %" PRId32,
+              cases[i][0], cases[i][1], cases[i][2], got, cases[i][3]);
+        CHECK(indep_requantize(cases[i][0], cases[i][1], cases[i][2]) == cases[i][3], "independent form, case %zu", i);
+    }
+    /* random and edge arguments: gemmlowp's code == the exact-rounding statement */
+    static const int32_t edge_acc[] = {0, 1, -1, 2, -2, 127, -128, 1 << 30, -(1 << 30), INT32_MAX, INT32_MIN,
+                                       INT32_MAX - 1, INT32_MIN + 1, 16129 * 384, -16129 * 384};
+    static const int32_t edge_m[] = {0, 1, -1, 1 << 30, INT32_MAX, INT32_MIN, (1 << 30) + 1, 1518500250};
+    int bad = 0;
+    for (size_t a = 0; a < sizeof edge_acc / sizeof edge_acc[0]; a++)
+        for (size_t m = 0; m < sizeof edge_m / sizeof edge_m[0]; m++)
+            for (int s = -40; s <= 40; s++)
+                if (vq_requantize(edge_acc[a], edge_m[m], s) != indep_requantize(edge_acc[a], edge_m[m], s) && bad++ < 3)
+                    CHECK(0, "requantize(%" PRId32 ", %" PRId32 ", %d) = %" PRId32 ", exact rounding %" PRId32,
+                          edge_acc[a], edge_m[m], s, vq_requantize(edge_acc[a], edge_m[m], s),
+                          indep_requantize(edge_acc[a], edge_m[m], s));
+    for (int i = 0; i < 200000; i++) {
+        int32_t acc = rand_i32() >> int_in(0, 31), m = i % 3 ? int_in(1 << 30, INT32_MAX) : rand_i32();
+        int32_t s = int_in(-33, 33);
+        if (vq_requantize(acc, m, s) != indep_requantize(acc, m, s) && bad++ < 3)
+            CHECK(0, "requantize(%" PRId32 ", %" PRId32 ", %" PRId32 ") differs from the exact rounding", acc, m, s);
+    }
+    CHECK(bad == 0, "requantize: %d disagreements with the exact-rounding statement", bad);
+}
+
+static void check_quantize_multiplier(void) {
+    g_isa = "quantize_multiplier";
+    static const struct {
+        double real;
+        int32_t m, s;
+    } cases[] = {
+        {0.5, 1 << 30, 0},
+        {1.0, 1 << 30, 1},
+        {0.25, 1 << 30, -1},
+        {0.75, 1610612736, 0},
+        {1.0 - 0x1p-40, 1 << 30, 1},         /* rounds up to 2^31: carry into the exponent */
+        {0.5 - 0x1p-42, 1 << 30, 0},         /* likewise, one binade down */
+        {0.3, 1288490189, -1},               /* 0.6 * 2^31 = 1288490188.8 */
+        {0.5 + 0x1p-32, (1 << 30) + 1, 0},   /* f * 2^31 = 2^30 + 0.5: llround rounds away */
+        {0x1p-32, 1 << 30, -31},             /* smallest kept exponent */
+        {0x1p-33, 0, 0},                     /* below: 0 */
+        {0x1p29, 1 << 30, 30},               /* largest exponent */
+        {0x1p30, INT32_MAX, 30},             /* above: saturated */
+        {0.0, 0, 0},
+        {-0.5, 0, 0},                        /* negative: invalid, (0, 0) */
+        {NAN, 0, 0},
+        {INFINITY, INT32_MAX, 30},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t m = -7, s = -7;
+        vq_quantize_multiplier(cases[i].real, &m, &s);
+        CHECK(m == cases[i].m && s == cases[i].s, "quantize_multiplier(%.17g) = (%" PRId32 ", %" PRId32 "), want (%" PRId32
+              ", %" PRId32 ")", cases[i].real, m, s, cases[i].m, cases[i].s);
+    }
+    /* random reals: M in [2^30, 2^31), |M 2^(s-31) - r| <= 2^(s-32) (half a unit) */
+    int bad = 0;
+    for (int i = 0; i < 100000; i++) {
+        const double r = ldexp(0.5 + 0.5 * uniform(), int_in(-30, 30));
+        int32_t m, s;
+        vq_quantize_multiplier(r, &m, &s);
+        const double back = ldexp((double)m, s - 31);
+        if (!(m >= (1 << 30) && fabs(back - r) <= ldexp(1.0, s - 32)) && bad++ < 3)
+            CHECK(0, "quantize_multiplier(%.17g) = (%" PRId32 ", %" PRId32 ")", r, m, s);
+    }
+    CHECK(bad == 0, "quantize_multiplier: %d out of bound", bad);
+}
+
+/* Multipliers and shifts of one int8-output case: realistic ones (quantize_multiplier of
+ * 2^-20 .. 2^4: negative shifts, shift 0 and positive ones), raw random ones (any multiplier,
+ * shifts -40..40 that get clamped, saturating left shifts), and INT32_MIN. */
+static void fill_requant(int N, int32_t *mult, int32_t *shift, int kind) {
+    for (int n = 0; n < N; n++) {
+        const int pick = kind == 0 ? 0 : int_in(0, 5);
+        if (pick <= 2) {
+            vq_quantize_multiplier(ldexp(0.5 + 0.5 * uniform(), int_in(-20, 4)), &mult[n], &shift[n]);
+        } else if (pick == 3) {
+            mult[n] = rand_i32();
+            shift[n] = int_in(-40, 40);
+        } else if (pick == 4) {
+            mult[n] = int_in(1 << 30, INT32_MAX);
+            shift[n] = int_in(1, 31); /* saturates unless acc is small */
+        } else {
+            mult[n] = n % 2 ? INT32_MIN : INT32_MAX;
+            shift[n] = int_in(-31, 31);
+        }
+    }
+}
+
+/* A distribution: 0 uniform int8 (-128 included), 1 only the extremes -128 / -127 / 127,
+ * 2 small values. W: uniform [-127, 127], or extremes +-127 when A is. */
+static void check_qgemm(const vq_kernel_table *t, int M, int N, int K, int pad, int adist, int bias_kind, int rq_kind) {
+    const int lda = K + pad, ldc = N + pad;
+    int8_t *A = alloc_i8((size_t)M * lda), *W = alloc_i8((size_t)N * K);
+    for (size_t i = 0; i < (size_t)M * lda; i++) {
+        static const int8_t ext[3] = {-128, -127, 127};
+        A[i] = adist == 0 ? (int8_t)int_in(-128, 127) : adist == 1 ? ext[int_in(0, 2)] : (int8_t)int_in(-3, 3);
+    }
+    for (size_t i = 0; i < (size_t)N * K; i++) W[i] = adist == 1 ? (int_in(0, 1) ? 127 : -127) : (int8_t)int_in(-127, 127);
+    int8_t *P = alloc_i8(vq_qgemm_packed_size(N, K));
+    vq_qgemm_pack(W, N, K, P);
+    int32_t *bias = alloc_i32(N), *mult = alloc_i32(N), *shift = alloc_i32(N);
+    float *scale = alloc_floats(N);
+    for (int n = 0; n < N; n++) {
+        bias[n] = bias_kind == 2 ? rand_i32() : int_in(-(1 << 20), 1 << 20); /* 2: wraps around */
+        scale[n] = (float)ldexp(uniform_in(-1, 1), int_in(-24, 4));
+    }
+    const int32_t *bp = bias_kind ? bias : NULL;
+    fill_requant(N, mult, shift, rq_kind);
+    const size_t csize = (size_t)(M + 1) * ldc;
+    float *Cf = alloc_floats(csize), *Rf = alloc_floats(csize);
+    int8_t *Cq = alloc_i8(csize), *Rq = alloc_i8(csize);
+    for (size_t i = 0; i < csize; i++) Cf[i] = Rf[i] = -12345.678f, Cq[i] = Rq[i] = 0x55;
+    t->qgemm_packed_f32(M, N, K, A, lda, P, bp, scale, Cf, ldc);
+    vq_ref_qgemm_packed_f32(M, N, K, A, lda, P, bp, scale, Rf, ldc);
+    t->qgemm_packed_s8(M, N, K, A, lda, P, bp, mult, shift, Cq, ldc);
+    vq_ref_qgemm_packed_s8(M, N, K, A, lda, P, bp, mult, shift, Rq, ldc);
+    /* bit equality over the whole buffers: also proves nothing was written outside C */
+    int bad_f = 0, bad_q = 0, first = -1;
+    for (size_t i = 0; i < csize; i++) {
+        if (memcmp(&Cf[i], &Rf[i], 4)) bad_f++, first = first < 0 ? (int)i : first;
+        if (Cq[i] != Rq[i]) bad_q++, first = first < 0 ? (int)i : first;
+    }
+    CHECK(bad_f == 0 && bad_q == 0, "qgemm %dx%dx%d pad %d A%d bias%d rq%d: %d float / %d int8 outputs differ from the "
+          "reference (first at row %d, column %d)", M, N, K, pad, adist, bias_kind, rq_kind, bad_f, bad_q,
+          first / ldc, first % ldc);
+    /* the reference against int64 sums on the unpacked weight */
+    int bad = 0;
+    for (int i = 0; i < M && bad < 3; i++)
+        for (int n = 0; n < N; n++) {
+            int64_t s = bp ? bp[n] : 0;
+            for (int k = 0; k < K; k++) s += (int64_t)A[(size_t)i * lda + k] * W[(size_t)n * K + k];
+            const int32_t acc = (int32_t)(uint32_t)(uint64_t)s;
+            const float want = (float)((double)(float)acc * (double)scale[n]);
+            const int8_t wantq = clamp127(indep_requantize(acc, mult[n], shift[n]));
+            if ((memcmp(&want, &Rf[(size_t)i * ldc + n], 4) || wantq != Rq[(size_t)i * ldc + n]) && bad++ < 3)
+                CHECK(0, "reference qgemm %dx%dx%d at [%d,%d]: %.9g / %d, independent %.9g / %d", M, N, K, i, n,
+                      Rf[(size_t)i * ldc + n], Rq[(size_t)i * ldc + n], want, wantq);
+        }
+    free(A), free(W), free(P), free(bias), free(mult), free(shift), free(scale), free(Cf), free(Rf), free(Cq), free(Rq);
+}
+
+/* The epilogues on chosen accumulators: K = 1, A = 1, W = 1, bias = acc - 1, so acc is any
+ * int32; M = 26 rows exercises full and partial tiles of every ISA. */
+static void check_qepilogue(const vq_kernel_table *t) {
+    static const int32_t accs[] = {0, 1, -1, 2, -2, 3, -3, 5, -5, 6, -6, 7, -7, 127, -128, 255, -255,
+                                   1 << 24, (1 << 24) + 1, -(1 << 24) - 1, (1 << 24) + 3, 16777217, 33554435,
+                                   1 << 30, -(1 << 30), INT32_MAX, INT32_MIN + 1, INT32_MIN, 123456789, -987654321,
+                                   (1 << 30) - 1, -(1 << 30) - 1, (1 << 30) + 1, 3 << 29};
+    const int N = (int)(sizeof accs / sizeof accs[0]), M = 26;
+    int8_t A[26], W[sizeof accs / sizeof accs[0]];
+    int32_t bias[sizeof accs / sizeof accs[0]], mult[sizeof accs / sizeof accs[0]], shift[sizeof accs / sizeof accs[0]];
+    float scale[sizeof accs / sizeof accs[0]];
+    for (int i = 0; i < M; i++) A[i] = 1;
+    for (int n = 0; n < N; n++) W[n] = 1, bias[n] = (int32_t)((uint32_t)accs[n] - 1u);
+    int8_t *P = alloc_i8(vq_qgemm_packed_size(N, 1));
+    vq_qgemm_pack(W, N, 1, P);
+    float Cf[26 * 34], Rf[26 * 34];
+    int8_t Cq[26 * 34], Rq[26 * 34];
+    for (int rep = 0; rep < 40; rep++) {
+        for (int n = 0; n < N; n++) scale[n] = rep == 0 ? 1.0f : (float)ldexp(uniform_in(-1, 1), int_in(-30, 30));
+        fill_requant(N, mult, shift, rep % 2);
+        if (rep < 3) /* multiplier +-1: SRDHM = round-half-up(+-acc / 2^31), the nudge's exact edge */
+            for (int n = 0; n < N; n++) mult[n] = rep == 2 ? -1 : 1, shift[n] = rep == 1 ? 31 : 0;
+        t->qgemm_packed_f32(M, N, 1, A, 1, P, bias, scale, Cf, N);
+        vq_ref_qgemm_packed_f32(M, N, 1, A, 1, P, bias, scale, Rf, N);
+        t->qgemm_packed_s8(M, N, 1, A, 1, P, bias, mult, shift, Cq, N);
+        vq_ref_qgemm_packed_s8(M, N, 1, A, 1, P, bias, mult, shift, Rq, N);
+        CHECK(memcmp(Cf, Rf, sizeof Cf) == 0 && memcmp(Cq, Rq, sizeof Cq) == 0, "epilogue rep %d differs", rep);
+        int bad = 0;
+        for (int n = 0; n < N; n++) {
+            const float want = (float)((double)(float)accs[n] * (double)scale[n]);
+            if (memcmp(&want, &Rf[n], 4) || Rq[n] != clamp127(indep_requantize(accs[n], mult[n], shift[n]))) bad++;
+        }
+        CHECK(bad == 0, "epilogue rep %d: %d reference outputs differ from the independent ones", rep, bad);
+    }
+    /* (float)acc rounds to nearest even: 2^24 + 1 -> 2^24, 2^24 + 3 -> 2^24 + 4 */
+    for (int n = 0; n < N; n++) scale[n] = 1.0f;
+    t->qgemm_packed_f32(1, N, 1, A, 1, P, bias, scale, Cf, N);
+    CHECK(Cf[18] == 16777216.0f && Cf[20] == 16777220.0f && Cf[21] == 16777216.0f && Cf[22] == 33554436.0f,
+          "int -> float conversion: %.9g %.9g %.9g %.9g", Cf[18], Cf[20], Cf[21], Cf[22]);
+    free(P);
+}
+
+static void check_qpack(void) {
+    g_isa = "qgemm_pack";
+    CHECK(vq_qgemm_packed_size(1, 1) == 16 * 4 + 64, "size(1, 1)");
+    CHECK(vq_qgemm_packed_size(16, 4) == 16 * 4 + 64, "size(16, 4)");
+    CHECK(vq_qgemm_packed_size(17, 5) == 2 * (16 * 8 + 64), "size(17, 5)");
+    CHECK(vq_qgemm_packed_size(96, 100) == 6 * (16 * 100 + 64), "size(96, 100)");
+    CHECK(vq_qgemm_packed_size(0, 5) == 0 && vq_qgemm_packed_size(5, 0) == 0, "empty sizes");
+    enum { N = 21, K = 7 };
+    int8_t W[N * K];
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) W[n * K + k] = (int8_t)((n * 37 + k * 11) % 255 - 127);
+    int8_t P[2 * (16 * 8 + 64)];
+    memset(P, 0x5A, sizeof P);
+    vq_qgemm_pack(W, N, K, P);
+    int bad = 0;
+    for (int p = 0; p < 2; p++) {
+        const int8_t *panel = P + p * (16 * 8 + 64);
+        for (int g = 0; g < 2; g++)
+            for (int j = 0; j < 16; j++)
+                for (int q = 0; q < 4; q++) {
+                    const int n = 16 * p + j, k = 4 * g + q;
+                    const int8_t want = n < N && k < K ? W[n * K + k] : 0;
+                    bad += panel[64 * g + 4 * j + q] != want;
+                }
+        for (int j = 0; j < 16; j++) {
+            int32_t want = 0, got;
+            for (int k = 0; k < K && 16 * p + j < N; k++) want += W[(16 * p + j) * K + k];
+            memcpy(&got, panel + 128 + 4 * j, 4);
+            bad += got != want;
+        }
+    }
+    CHECK(bad == 0, "packed layout: %d bytes or column sums wrong", bad);
+}
+
+static void check_qgemms(const vq_kernel_table *t, int quick) {
+    static const int real[][3] = {{300, 96, 100}, {300, 288, 96}, {300, 96, 96}, {300, 384, 96}, {300, 96, 384}};
+    for (size_t s = 0; s < sizeof real / sizeof real[0]; s++)
+        check_qgemm(t, real[s][0], real[s][1], real[s][2], s == 0 ? 3 : 0, 0, 1, (int)s % 2);
+    if (!quick) check_qgemm(t, 37, 3072, 3072, 1, 0, 1, 1); /* the bigger models: several column blocks */
+    check_qgemm(t, 30, 70, 1100, 5, 0, 1, 1);
+    for (int size = 1; size <= 67; size++) { /* each dimension over 1...67 */
+        check_qgemm(t, size, 19, 13, size % 4, 0, 1, 1);
+        check_qgemm(t, 13, size, 11, size % 3, 0, size % 2, 1);
+        check_qgemm(t, 14, 35, size, size % 5, 0, 1, size % 2);
+    }
+    const int n = quick ? 30 : 150;
+    for (int c = 0; c < n; c++)
+        check_qgemm(t, int_in(1, 67), int_in(1, 67), int_in(1, 67), int_in(0, 9), c % 3, c % 3, c % 2);
+    for (int c = 0; c < 6; c++) check_qgemm(t, int_in(1, 40), int_in(1, 70), int_in(100, 700), int_in(0, 3), 1, 2, 1);
+    /* K = 0: acc = bias (or 0); M or N = 0 writes nothing */
+    int32_t bias[3] = {5, -7, 1 << 25}, mult[3] = {1 << 30, 1 << 30, 1 << 30}, shift[3] = {0, 0, 0};
+    float scale[3] = {1, 2, 0.5f}, C[3] = {9, 9, 9};
+    int8_t dummy = 0, Cq[3] = {9, 9, 9};
+    t->qgemm_packed_f32(1, 3, 0, &dummy, 1, &dummy, bias, scale, C, 3);
+    CHECK(C[0] == 5 && C[1] == -14 && C[2] == 16777216, "K = 0 float: %g %g %g", C[0], C[1], C[2]);
+    t->qgemm_packed_s8(1, 3, 0, &dummy, 1, &dummy, bias, mult, shift, Cq, 3);
+    CHECK(Cq[0] == 3 && Cq[1] == -3 && Cq[2] == 127, "K = 0 int8: %d %d %d", Cq[0], Cq[1], Cq[2]);
+    t->qgemm_packed_f32(1, 3, 0, &dummy, 1, &dummy, NULL, scale, C, 3);
+    CHECK(C[0] == 0 && C[1] == 0 && C[2] == 0, "K = 0, no bias");
+    C[0] = 9, Cq[0] = 9;
+    t->qgemm_packed_f32(0, 3, 4, &dummy, 4, &dummy, bias, scale, C, 3);
+    t->qgemm_packed_s8(1, 0, 4, &dummy, 4, &dummy, bias, mult, shift, Cq, 3);
+    CHECK(C[0] == 9 && Cq[0] == 9, "M = 0 or N = 0 writes nothing");
+    /* golden: A [2, 3] . W [2, 3]^T + bias, times 0.5; requantized by 0.5 */
+    const int8_t a[6] = {1, 2, 3, -128, 127, -1}, w[6] = {1, -1, 2, -127, 127, 0};
+    int8_t pw[16 * 4 + 64];
+    vq_qgemm_pack(w, 2, 3, pw);
+    const int32_t b2[2] = {10, -10}, m2[2] = {1 << 30, 1 << 30}, s2[2] = {0, 0};
+    const float sc[2] = {0.5f, 0.5f};
+    float out[4];
+    int8_t outq[4];
+    t->qgemm_packed_f32(2, 2, 3, a, 3, pw, b2, sc, out, 2);
+    /* row 0: 1 - 2 + 6 + 10 = 15, -127 + 254 - 10 = 117; row 1: -128 - 127 - 2 + 10 = -247,
+     * 16256 + 16129 - 10 = 32375 */
+    CHECK(out[0] == 7.5f && out[1] == 58.5f && out[2] == -123.5f && out[3] == 16187.5f, "golden qgemm: %g %g %g %g",
+          out[0], out[1], out[2], out[3]);
+    t->qgemm_packed_s8(2, 2, 3, a, 3, pw, b2, m2, s2, outq, 2);
+    /* 7.5 -> 8 (half up), 58.5 -> 59, -123.5 -> -123, 16187.5 -> clamp 127 */
+    CHECK(outq[0] == 8 && outq[1] == 59 && outq[2] == -123 && outq[3] == 127, "golden qgemm s8: %d %d %d %d", outq[0],
+          outq[1], outq[2], outq[3]);
+    check_qepilogue(t);
+}
+
+static void check_quantize(const vq_kernel_table *t) {
+    /* goldens (inv_scale 1 unless said): half to even, clamp, NaN, inf; the float32 product */
+    const float x[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, 127.5f, 128.0f, -127.5f, -128.0f, -1e30f,
+                       INFINITY, -INFINITY, NAN, 0.49999997f, 1e-45f, -0.0f, 3.4028235e38f, 126.49999f};
+    const int8_t want[] = {0, 2, 2, 0, -2, -2, 126, 127, 127, -127, -127, -127, 127, -127, 0, 0, 0, 0, 127, 126};
+    const int n = (int)(sizeof x / sizeof x[0]);
+    int8_t y[32];
+    t->quantize_s8(1, n, x, n, 1.0f, y, n);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        if (y[i] != want[i] && bad++ < 3) CHECK(0, "quantize(%.9g) = %d, want %d", x[i], y[i], want[i]);
+    CHECK(bad == 0, "quantize goldens");
+    /* float(1/6) * 3 = 0.50000001 exactly, but the float32 product rounds to 0.5 -> 0 */
+    const float sixth = 0.16666667f, three = 3.0f;
+    t->quantize_s8(1, 1, &sixth, 1, three, y, 1);
+    CHECK(y[0] == 0, "quantize uses the float32 product: %d", y[0]);
+    const float nine = 9.0f, inf = INFINITY, zero = 0.0f;
+    t->quantize_s8(1, 1, &nine, 1, inf, y, 1);
+    CHECK(y[0] == 127, "9 * inf clamps");
+    t->quantize_s8(1, 1, &zero, 1, inf, y, 1);
+    CHECK(y[0] == 0, "0 * inf = NaN -> 0");
+    /* random, strided, every row length 0..70, against the reference */
+    for (int rep = 0; rep < 140; rep++) {
+        const int rows = int_in(1, 5), cols = rep % 71, ldx = cols + int_in(0, 3), ldy = cols + int_in(0, 3);
+        float *xs = alloc_floats((size_t)rows * ldx + 1);
+        int8_t *ys = alloc_i8((size_t)rows * ldy + 1), *rs = alloc_i8((size_t)rows * ldy + 1);
+        const float inv = rep % 4 == 0 ? 1.0f : (float)ldexp(uniform_in(0.5, 1), int_in(-4, 8));
+        for (int i = 0; i < rows * ldx; i++) {
+            const int pick = int_in(0, 9);
+            xs[i] = pick == 0 ? (float)(int_in(-300, 300) + 0.5) / inv        /* ties */
+                    : pick == 1 ? (i % 3 ? NAN : (i % 2 ? INFINITY : -INFINITY))
+                    : pick == 2 ? uniform_in(-1e38, 1e38)
+                                : uniform_in(-200, 200) / inv;
+        }
+        memset(ys, 0x55, (size_t)rows * ldy + 1);
+        memset(rs, 0x55, (size_t)rows * ldy + 1);
+        t->quantize_s8(rows, cols, xs, ldx, inv, ys, ldy);
+        vq_ref_quantize_s8(rows, cols, xs, ldx, inv, rs, ldy);
+        CHECK(memcmp(ys, rs, (size_t)rows * ldy + 1) == 0, "quantize %dx%d (ldx %d, ldy %d) differs from the reference",
+              rows, cols, ldx, ldy);
+        int wrong = 0;
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                const float p = xs[r * ldx + c] * inv;
+                const double e = isnan(p) ? 0 : fmax(-127, fmin(127, nearbyint((double)p)));
+                wrong += rs[r * ldy + c] != (int8_t)e;
+            }
+        CHECK(wrong == 0, "reference quantize %dx%d: %d wrong", rows, cols, wrong);
+        free(xs), free(ys), free(rs);
+    }
+}
+
+static void check_lut(const vq_kernel_table *t) {
+    int8_t lut[256], x[300] = {0}, y[300], r[300];
+    for (int i = 0; i < 256; i++) lut[i] = (int8_t)int_in(-127, 127);
+    for (int n = 0; n <= 300; n += n < 70 ? 1 : 23) {
+        for (int i = 0; i < n; i++) x[i] = (int8_t)(i < 256 ? i - 128 : int_in(-128, 127));
+        memset(y, 0x55, sizeof y);
+        t->lut_s8(n, x, lut, y);
+        int bad = 0;
+        for (int i = 0; i < n; i++) bad += y[i] != lut[x[i] + 128];
+        for (int i = n; i < 300; i++) bad += y[i] != 0x55;
+        memcpy(r, x, sizeof r);
+        t->lut_s8(n, r, lut, r); /* in place */
+        bad += memcmp(r, y, (size_t)n) != 0;
+        CHECK(bad == 0, "lut n=%d: %d wrong", n, bad);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static void check_table(const vq_kernel_table *t, int quick, int exhaustive) {
     g_isa = t->name;
@@ -445,6 +856,9 @@ static void check_table(const vq_kernel_table *t, int quick, int exhaustive) {
     check_add_mean(t);
     check_row_goldens(t);
     if (exhaustive) exhaustive_erf(t);
+    check_qgemms(t, quick);
+    check_quantize(t);
+    check_lut(t);
     printf("[%s] %d checks, %d failures\n", t->name, g_checks - checks, g_failures - before);
 }
 
@@ -476,6 +890,28 @@ static void check_dispatch(void) {
         t->gelu_erf(50, g2);
         CHECK(memcmp(g1, g2, sizeof g1) == 0, "public gelu runs %s", t->name);
         free(P);
+        int8_t Aq[M * K], Wq[N * K], *Pq = alloc_i8(vq_qgemm_packed_size(N, K)), q1[M * N], q2[M * N];
+        int32_t bq[N], mq[N], sq[N];
+        for (int i = 0; i < M * K; i++) Aq[i] = (int8_t)int_in(-128, 127);
+        for (int i = 0; i < N * K; i++) Wq[i] = (int8_t)int_in(-127, 127);
+        for (int n = 0; n < N; n++) bq[n] = int_in(-5000, 5000);
+        fill_requant(N, mq, sq, 0);
+        vq_qgemm_pack(Wq, N, K, Pq);
+        vq_qgemm_packed_f32(M, N, K, Aq, K, Pq, bq, bias, C1, N);
+        t->qgemm_packed_f32(M, N, K, Aq, K, Pq, bq, bias, C2, N);
+        CHECK(memcmp(C1, C2, sizeof C1) == 0, "public qgemm_packed_f32 runs %s", t->name);
+        vq_qgemm_packed_s8(M, N, K, Aq, K, Pq, bq, mq, sq, q1, N);
+        t->qgemm_packed_s8(M, N, K, Aq, K, Pq, bq, mq, sq, q2, N);
+        CHECK(memcmp(q1, q2, sizeof q1) == 0, "public qgemm_packed_s8 runs %s", t->name);
+        vq_quantize_s8(M, K, A, K, 100.0f, q1, K);
+        t->quantize_s8(M, K, A, K, 100.0f, q2, K);
+        CHECK(memcmp(q1, q2, (size_t)M * K) == 0, "public quantize_s8 runs %s", t->name);
+        int8_t lut[256];
+        for (int i = 0; i < 256; i++) lut[i] = (int8_t)(127 - i / 2);
+        vq_lut_s8(M * K, Aq, lut, q1);
+        t->lut_s8(M * K, Aq, lut, q2);
+        CHECK(memcmp(q1, q2, (size_t)M * K) == 0, "public lut_s8 runs %s", t->name);
+        free(Pq);
     }
     vq_kernels_select(VQ_ISA_AUTO);
 }
@@ -495,7 +931,11 @@ int main(int argc, char **argv) {
     g_rng = seed;
     printf("test_kernels: seed %" PRIu64 " (replay with --seed %" PRIu64 "); AUTO selects %s\n", seed, seed,
            vq_kernels_table(VQ_ISA_AUTO)->name);
-    static const char *names[] = {"auto", "reference", "avx2", "avx512", "neon"};
+    static const char *names[] = {"auto", "reference", "avx2", "avx512", "neon", "avx512_vnni", "avx_vnni",
+                                  "neon_dotprod"};
+    check_qpack();
+    check_requantize_goldens();
+    check_quantize_multiplier();
     for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++) {
         const vq_kernel_table *t = vq_kernels_table(isa);
         if (!t) {

@@ -3,7 +3,8 @@
  *
  * Everything a ViT encoder forward needs: a packed-weight GEMM for Linear layers, two strided
  * GEMMs for attention (Q.K^T and P.V), LayerNorm, row softmax, exact-erf GELU, residual add
- * and token mean pooling.
+ * and token mean pooling; and the int8 family of docs/QUANTIZATION.md (packed int8 GEMM with
+ * float or requantized int8 output, activation quantization, lookup table).
  *
  * Layout (as in ggml): a portable scalar reference for every kernel (`vq_ref_*`, kernels_ref.c),
  * SIMD versions for x86-64 (AVX2+FMA and AVX-512F, kernels_x86.c) and aarch64 (NEON,
@@ -31,6 +32,7 @@
 #define VQ_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,12 +43,30 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 /* ISA identifiers for vq_kernels_select / vq_kernels_table. */
-#define VQ_ISA_AUTO 0      /* best the CPU supports: AVX-512F, else AVX2+FMA, else NEON, else reference */
-#define VQ_ISA_REFERENCE 1 /* portable scalar C, every platform */
-#define VQ_ISA_AVX2 2      /* x86-64 with AVX2 and FMA */
-#define VQ_ISA_AVX512 3    /* x86-64 with AVX-512F */
-#define VQ_ISA_NEON 4      /* aarch64 (Advanced SIMD is baseline there) */
-#define VQ_ISA_COUNT 5     /* one past the last identifier */
+/*
+ * The float kernels of a table depend only on its vector width (AVX2 and AVX-VNNI share the
+ * AVX2+FMA float kernels, AVX-512 and AVX-512 VNNI the AVX-512F ones, NEON and NEON dot product
+ * the NEON ones); the int8 kernels (vq_q*, vq_quantize_s8, vq_lut_s8) differ:
+ *   reference     scalar C
+ *   avx2          int8 -> int16 sign extension and vpmaddwd (exact int16 pairs -> int32)
+ *   avx512        the avx2 int8 kernels (AVX-512F alone has no byte/word arithmetic)
+ *   avx512_vnni   vpdpbusd on zmm (u8 x s8, activations + 128, column-sum correction)
+ *   avx_vnni      vpdpbusd on ymm (VEX encoding, AVX-VNNI)
+ *   neon          smull/smlal (int8 x int8 -> int16 pairs) and sadalp into int32
+ *   neon_dotprod  sdot (int8 x int8, 4 products -> int32)
+ * Every table gives the same bits for every int8 kernel (integer arithmetic, identical float
+ * epilogues), so the choice is a matter of speed only.
+ */
+#define VQ_ISA_AUTO 0         /* best the CPU supports, in the order avx512_vnni, avx512, avx_vnni,
+                                 avx2, neon_dotprod, neon, reference */
+#define VQ_ISA_REFERENCE 1    /* portable scalar C, every platform */
+#define VQ_ISA_AVX2 2         /* x86-64 with AVX2 and FMA */
+#define VQ_ISA_AVX512 3       /* x86-64 with AVX-512F (and AVX2+FMA, which every AVX-512 CPU has) */
+#define VQ_ISA_NEON 4         /* aarch64 (Advanced SIMD is baseline there) */
+#define VQ_ISA_AVX512_VNNI 5  /* x86-64 with AVX-512F, BW, VL and VNNI (and AVX2+FMA) */
+#define VQ_ISA_AVX_VNNI 6     /* x86-64 with AVX2, FMA and AVX-VNNI (VEX-encoded vpdpbusd) */
+#define VQ_ISA_NEON_DOTPROD 7 /* aarch64 with the dot product extension (HWCAP_ASIMDDP, sdot) */
+#define VQ_ISA_COUNT 8        /* one past the last identifier */
 
 /* Weight panel width of the packed GEMM (output columns per panel), the same for every ISA. */
 #define VQ_SGEMM_NR 16
@@ -58,7 +78,8 @@ extern "C" {
  */
 typedef struct vq_kernel_table {
     int isa;          /* VQ_ISA_* of this table */
-    const char *name; /* "reference", "avx2", "avx512", "neon" */
+    const char *name; /* "reference", "avx2", "avx512", "neon", "avx512_vnni", "avx_vnni",
+                         "neon_dotprod" */
     void (*sgemm_packed)(int M, int N, int K, const float *A, int lda, const float *packed,
                          const float *bias, float *C, int ldc);
     void (*sgemm_packed_accumulate)(int M, int N, int K, const float *A, int lda,
@@ -75,6 +96,15 @@ typedef struct vq_kernel_table {
     void (*exp)(int n, float *x);
     void (*add)(int n, const float *a, const float *b, float *y);
     void (*mean_rows)(int rows, int cols, const float *x, int ldx, float *y);
+    /* int8 kernels */
+    void (*qgemm_packed_f32)(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                             const int32_t *bias, const float *out_scale, float *C, int ldc);
+    void (*qgemm_packed_s8)(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                            int8_t *C, int ldc);
+    void (*quantize_s8)(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y,
+                        int ldy);
+    void (*lut_s8)(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
 } vq_kernel_table;
 
 /*
@@ -87,7 +117,7 @@ typedef struct vq_kernel_table {
  */
 int vq_kernels_select(int isa_request);
 
-/* The identifier / name ("reference", "avx2", "avx512", "neon") of the ISA in use (selecting
+/* The identifier / name (vq_kernel_table.name) of the ISA in use (selecting
  * AUTO first if nothing was selected yet). */
 int vq_kernels_isa(void);
 const char *vq_kernels_isa_name(void);
@@ -232,6 +262,113 @@ void vq_add(int n, const float *a, const float *b, float *y);
 void vq_mean_rows(int rows, int cols, const float *x, int ldx, float *y);
 
 /* ------------------------------------------------------------------------------------------ */
+/* int8 kernels (docs/QUANTIZATION.md): exact integer GEMM, requantization, quantization      */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Every int8 kernel gives the same bits on every ISA (the integer sums are exact and the float
+ * operations are single IEEE float32 operations in a fixed order), so the tests compare each
+ * table with the reference for bit equality.
+ *
+ * Packed int8 weight layout (ISA-independent; vq_qgemm_pack). W is [N, K] int8 row-major, entries
+ * in [-127, 127] (the quantizer's range; -128 is not allowed in W, see vq_qgemm_packed_f32).
+ * Kp = K rounded up to a multiple of 4. Output columns are cut into ceil(N / 16) panels of
+ * VQ_QGEMM_NR = 16; every panel is VQ_QGEMM_PANEL_BYTES(K) = 16 * Kp + 64 bytes, panel p
+ * starting at byte p * VQ_QGEMM_PANEL_BYTES(K):
+ *   - Kp / 4 groups of 64 bytes, group g = 4 consecutive k of the 16 columns, column-major
+ *     within the group (one int32 lane per column, as vpdpbusd and sdot consume it):
+ *         panel[64 g + 4 j + t] = W[16p + j, 4g + t]   when 16p + j < N and 4g + t < K
+ *                               = 0                    otherwise (padding)
+ *   - then 16 int32 (native byte order): colsum[j] = sum_{k<K} W[16p + j, k] (0 for padding
+ *     columns), the correction of the VNNI kernels, which add 128 to the activations to make
+ *     them unsigned: sum_k (a_k + 128) w_k - 128 colsum = sum_k a_k w_k, exactly.
+ * With a 64-byte aligned buffer every group and every panel is 64-byte aligned (best); any
+ * alignment works.
+ */
+#define VQ_QGEMM_NR 16
+#define VQ_QGEMM_PANEL_BYTES(K) ((size_t)16 * (((size_t)(K) + 3) & ~(size_t)3) + 64)
+
+/* Bytes of the packed form of an [N, K] int8 weight: ceil(N / 16) * VQ_QGEMM_PANEL_BYTES(K);
+ * 0 when N <= 0 or K <= 0. */
+size_t vq_qgemm_packed_size(int N, int K);
+
+/* Packs W [N, K] (row-major, leading dimension K, entries in [-127, 127]) into `packed`
+ * (vq_qgemm_packed_size(N, K) bytes, padding and column sums included). `packed` must not
+ * overlap W. Not dispatched (one layout). */
+void vq_qgemm_pack(const int8_t *W, int N, int K, int8_t *packed);
+
+/*
+ * int8 Linear with float output:
+ *   acc[m, n] = bias[n] + sum_{k<K} A[m, k] * W[n, k]      int32 (exact; wraps modulo 2^32,
+ *                                                          which no real model reaches: |sum| <=
+ *                                                          K * 128 * 127)
+ *   C[m, n]   = (float)acc[m, n] * out_scale[n]            int -> float rounds to nearest even,
+ *                                                          then one float32 multiply (no FMA)
+ *   A:         M x K int8, leading dimension lda >= K; any int8 (-128 included)
+ *   packed:    W packed by vq_qgemm_pack(W, N, K, packed) (the same N and K); W in [-127, 127]
+ *              (the plain NEON table sums two products in int16, which -128 * -128 * 2 would
+ *              overflow; every other table is exact for W = -128 too)
+ *   bias:      N int32, or NULL for none (0)
+ *   out_scale: N floats (s_x * s_w[n])
+ *   C:         M x N floats, leading dimension ldc >= N; overwritten; must not overlap the inputs
+ * M, N, K >= 0 (K = 0: acc = bias). No allocation (stack <= 16 KiB).
+ */
+void vq_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                         const int32_t *bias, const float *out_scale, float *C, int ldc);
+
+/*
+ * int8 Linear with int8 output (fc1, feeding the GELU table): acc as in vq_qgemm_packed_f32, then
+ *   C[m, n] = clamp(vq_requantize(acc[m, n], multiplier[n], shift[n]), -127, 127)
+ *   multiplier, shift: N int32 each (vq_quantize_multiplier of s_x * s_w[n] / s_y)
+ *   C: M x N int8, leading dimension ldc >= N; overwritten; must not overlap the inputs
+ * Same arguments and rules as vq_qgemm_packed_f32 otherwise.
+ */
+void vq_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                        const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                        int8_t *C, int ldc);
+
+/*
+ * gemmlowp / TFLite fixed-point requantization (the one definition, requantize.c, shared by the
+ * runtime and the quantizer): real value acc * multiplier * 2^(shift - 31), rounded.
+ *   s = clamp(shift, -31, 31)  (vq_quantize_multiplier gives -31...30; wider values are clamped)
+ *   left = s > 0 ? s : 0;  right = s > 0 ? 0 : -s
+ *   x = acc * 2^left, saturated to [INT32_MIN, INT32_MAX]
+ *   x = SaturatingRoundingDoublingHighMul(x, multiplier):
+ *       INT32_MIN * INT32_MIN gives INT32_MAX; else ab = (int64)x * multiplier,
+ *       nudge = ab >= 0 ? 2^30 : 1 - 2^30, x = (int32)((ab + nudge) / 2^31) (C division,
+ *       truncating toward zero; the result is round-half-up of ab / 2^31)
+ *   RoundingDivideByPOT(x, right): mask = 2^right - 1, remainder = x & mask,
+ *       threshold = (mask >> 1) + (x < 0 ? 1 : 0), result = (x >> right) + (remainder > threshold)
+ *       (arithmetic shift; rounds half away from zero)
+ * Any multiplier is accepted (negative ones too: the formulas are defined for every int32).
+ */
+int32_t vq_requantize(int32_t acc, int32_t multiplier, int32_t shift);
+
+/*
+ * TFLite QuantizeMultiplier: real_multiplier = multiplier * 2^(shift - 31) with multiplier in
+ * [2^30, 2^31) (or 0):
+ *   0 -> (0, 0); else frexp(real) = f * 2^e with f in [0.5, 1), q = llround(f * 2^31);
+ *   q == 2^31 (f rounded up) -> q = 2^30, e + 1; e < -31 -> (0, 0) (too small: rounds to 0);
+ *   e > 30 -> (2^31 - 1, 30) (too large: saturated); else (q, e).
+ * Negative, NaN and other invalid inputs give (0, 0); +inf gives (2^31 - 1, 30).
+ */
+void vq_quantize_multiplier(double real_multiplier, int32_t *multiplier, int32_t *shift);
+
+/*
+ * Activation quantization (symmetric, zero point 0):
+ *   y[r, c] = clamp(rint(x[r, c] * inv_scale), -127, 127)
+ * the product in float32, rint rounding half to even (the default rounding mode), NaN -> 0,
+ * +-inf and huge values clamp to +-127; -128 is never produced. x: rows x cols floats,
+ * leading dimension ldx; y: rows x cols int8, leading dimension ldy; no overlap.
+ */
+void vq_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y,
+                    int ldy);
+
+/* Table lookup (the GELU table): y[i] = lut256[x[i] + 128] for i < n. y may be x (in place); no
+ * partial overlap. */
+void vq_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Scalar references (always compiled; same contracts as the public functions above)         */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -261,6 +398,15 @@ void vq_ref_erf(int n, float *x);
 void vq_ref_exp(int n, float *x);
 void vq_ref_add(int n, const float *a, const float *b, float *y);
 void vq_ref_mean_rows(int rows, int cols, const float *x, int ldx, float *y);
+/* int8: acc summed over k in order in wrapping int32 arithmetic (the same value as any order). */
+void vq_ref_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                             const int32_t *bias, const float *out_scale, float *C, int ldc);
+void vq_ref_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                            int8_t *C, int ldc);
+void vq_ref_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y,
+                        int ldy);
+void vq_ref_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,90 @@
+/*
+ * kernels_qref.c: the int8 kernels' packing and scalar references (vq_ref_q*, contracts in
+ * vq_kernels.h, scheme in docs/QUANTIZATION.md). These loops define the expected bits: every
+ * SIMD version must give exactly the same output.
+ */
+#include "vq_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Packing                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+size_t vq_qgemm_packed_size(int N, int K) {
+    if (N <= 0 || K <= 0) return 0;
+    return ((size_t)N + 15) / 16 * VQ_QGEMM_PANEL_BYTES(K);
+}
+
+void vq_qgemm_pack(const int8_t *W, int N, int K, int8_t *packed) {
+    if (N <= 0 || K <= 0) return;
+    const int panels = (N + 15) / 16, kp = vq_qgemm_kp(K);
+    for (int p = 0; p < panels; p++) {
+        int8_t *dst = packed + (size_t)p * VQ_QGEMM_PANEL_BYTES(K);
+        int32_t colsum[16];
+        for (int j = 0; j < 16; j++) {
+            const int n = 16 * p + j;
+            const int8_t *w = n < N ? W + (size_t)n * K : NULL;
+            int32_t sum = 0;
+            for (int k = 0; k < kp; k++) {
+                const int8_t v = w && k < K ? w[k] : 0;
+                dst[(size_t)64 * (k / 4) + 4 * j + k % 4] = v;
+                sum += v;
+            }
+            colsum[j] = sum;
+        }
+        memcpy(dst + (size_t)16 * kp, colsum, sizeof colsum);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GEMM                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* acc[m, n] = bias[n] + sum_k A[m, k] W[n, k], wrapping int32 (unsigned arithmetic). */
+static int32_t ref_acc(int K, const int8_t *a, const int8_t *packed, const int32_t *bias, int n) {
+    const int8_t *panel = vq_qpanel(packed, K, n / 16) + 4 * (n % 16);
+    uint32_t acc = bias ? (uint32_t)bias[n] : 0u;
+    for (int k = 0; k < K; k++) acc += (uint32_t)((int32_t)a[k] * (int32_t)panel[(size_t)64 * (k / 4) + k % 4]);
+    return (int32_t)acc;
+}
+
+void vq_ref_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                             const int32_t *bias, const float *out_scale, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++)
+            C[(size_t)i * ldc + n] = (float)ref_acc(K, A + (size_t)i * lda, packed, bias, n) * out_scale[n];
+}
+
+void vq_ref_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
+                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                            int8_t *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            const int32_t r = vq_requantize(ref_acc(K, A + (size_t)i * lda, packed, bias, n), multiplier[n], shift[n]);
+            C[(size_t)i * ldc + n] = (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
+        }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Quantization and lookup                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+void vq_ref_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y,
+                        int ldy) {
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            const float p = x[(size_t)r * ldx + c] * inv_scale;
+            int8_t q;
+            if (p != p) q = 0;              /* NaN */
+            else if (p >= 127.0f) q = 127;  /* clamping before rint is the same: bounds are integers */
+            else if (p <= -127.0f) q = -127;
+            else q = (int8_t)(int)rintf(p); /* round half to even (default rounding mode) */
+            y[(size_t)r * ldy + c] = q;
+        }
+}
+
+void vq_ref_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y) {
+    for (int i = 0; i < n; i++) y[i] = lut256[(int)x[i] + 128];
+}
