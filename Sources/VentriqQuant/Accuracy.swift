@@ -74,11 +74,13 @@ public struct AccuracyReport: Codable, Sendable, Equatable {
         public var aurocInt8: Double
         public var positives: Int
         public var maxAbsDifference: Double
+        /// Recordings whose risk flag (probability >= the model's threshold) differs between float and int8.
+        public var flagChanges: Int
         public var delta: Double { aurocInt8 - aurocFloat }
 
         enum CodingKeys: String, CodingKey {
             case name, aurocFloat = "auroc_float", aurocInt8 = "auroc_int8", positives
-            case maxAbsDifference = "max_abs_probability_difference"
+            case maxAbsDifference = "max_abs_probability_difference", flagChanges = "flag_changes"
         }
     }
 
@@ -100,6 +102,7 @@ public struct AccuracyReport: Codable, Sendable, Equatable {
         var fEstimates = [[Double]](repeating: [], count: c.targets.count), qEstimates = fEstimates
         var fProbabilities = [[Double]](repeating: [], count: c.diseases.count), qProbabilities = fProbabilities
         var cosines: [Double] = []
+        var flagChanges = [Int](repeating: 0, count: c.diseases.count)
         for recording in set.recordings {
             var embeddings: [[Float]] = []
             let a = try f.score(recording) { _, out in embeddings.append(Array(out.embedding)) }
@@ -109,7 +112,11 @@ public struct AccuracyReport: Codable, Sendable, Equatable {
                 k += 1
             }
             for i in c.targets.indices { fEstimates[i].append(a.estimates[i].value); qEstimates[i].append(b.estimates[i].value) }
-            for i in c.diseases.indices { fProbabilities[i].append(a.risks[i].probability); qProbabilities[i].append(b.risks[i].probability) }
+            for i in c.diseases.indices {
+                fProbabilities[i].append(a.risks[i].probability)
+                qProbabilities[i].append(b.risks[i].probability)
+                if a.risks[i].flagged != b.risks[i].flagged { flagChanges[i] += 1 }
+            }
         }
         let targets = c.targets.enumerated().map { i, t in
             TargetRow(name: t.name, r2Float: Metrics.r2(truth: set.targets[i], predicted: fEstimates[i]),
@@ -120,7 +127,8 @@ public struct AccuracyReport: Codable, Sendable, Equatable {
             DiseaseRow(name: d, aurocFloat: Metrics.auroc(labels: set.diseases[i], scores: fProbabilities[i]),
                        aurocInt8: Metrics.auroc(labels: set.diseases[i], scores: qProbabilities[i]),
                        positives: set.diseases[i].reduce(0, +),
-                       maxAbsDifference: zip(fProbabilities[i], qProbabilities[i]).map { abs($0 - $1) }.max() ?? 0)
+                       maxAbsDifference: zip(fProbabilities[i], qProbabilities[i]).map { abs($0 - $1) }.max() ?? 0,
+                       flagChanges: flagChanges[i])
         }
         return AccuracyReport(recordings: set.recordings.count, windows: cosines.count, targets: targets, diseases: diseases,
                               meanCosine: cosines.reduce(0, +) / Double(max(cosines.count, 1)), minCosine: cosines.min() ?? 0)
@@ -151,13 +159,15 @@ public struct AccuracyReport: Codable, Sendable, Equatable {
     public var table: String {
         func f(_ v: Double, _ d: Int = 4) -> String { v.isFinite ? String(format: "%.\(d)f", v) : "n/a" }
         var lines = ["held-out: \(recordings) recordings, \(windows) windows",
-                     "target      R2 float   R2 int8     dR2   max |diff|"]
+                     "target          R2 float     R2 int8      dR2  max |diff|"]
         for t in targets {
-            lines.append("\(t.name.padding(toLength: 10, withPad: " ", startingAt: 0))  \(f(t.r2Float))    \(f(t.r2Int8))  \(f(t.delta).leftPad(7))   \(f(t.maxAbsDifference))")
+            lines.append("\(t.name.padding(toLength: 14, withPad: " ", startingAt: 0))  \(f(t.r2Float).leftPad(8))  \(f(t.r2Int8).leftPad(10))  "
+                         + "\(f(t.delta).leftPad(7))  \(f(t.maxAbsDifference).leftPad(10))")
         }
-        lines.append("disease        AUROC float  AUROC int8  dAUROC  positives  max |dp|")
+        lines.append("disease         AUROC float  AUROC int8   dAUROC  positives  max |dp|  flags changed")
         for d in diseases {
-            lines.append("\(d.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(f(d.aurocFloat))       \(f(d.aurocInt8))      \(f(d.delta).leftPad(7))  \(String(d.positives).leftPad(9))  \(f(d.maxAbsDifference))")
+            lines.append("\(d.name.padding(toLength: 14, withPad: " ", startingAt: 0))  \(f(d.aurocFloat).leftPad(11))  \(f(d.aurocInt8).leftPad(10))  "
+                         + "\(f(d.delta).leftPad(7))  \(String(d.positives).leftPad(9))  \(f(d.maxAbsDifference).leftPad(8))  \(String(d.flagChanges).leftPad(13))")
         }
         lines.append("embedding cosine: mean \(f(meanCosine, 6)), min \(f(minCosine, 6))")
         return lines.joined(separator: "\n")

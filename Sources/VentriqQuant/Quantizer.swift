@@ -3,7 +3,7 @@ import Ventriq
 
 /// Settings of one quantization run (the quantizer's flags).
 public struct QuantizeOptions: Sendable {
-    public var method: CalibrationMethod = .percentile(99.99)
+    public var method: CalibrationMethod = .entropy
     /// Linears kept in float32 from the start (e.g. by request).
     public var keepFloat: Set<String> = []
     /// How many Linears the mixed-precision loop may move to float32 before giving up.

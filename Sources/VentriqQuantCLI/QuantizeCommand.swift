@@ -33,7 +33,7 @@ public struct QuantizeCommand: ParsableCommand {
     var output: String?
 
     @Option(name: .long, help: "Activation calibration: minmax, percentile, entropy or mse.")
-    var method: String = "percentile"
+    var method: String = "entropy"
 
     @Option(name: .long, help: "The percentile for --method percentile.")
     var percentile: Double = 99.99
