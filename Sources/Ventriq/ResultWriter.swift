@@ -14,7 +14,7 @@ public struct ResultWriter: Sendable {
     /// The CSV header row for results of `model`'s targets and diseases (nil for JSON lines).
     public func header(targets: [String], diseases: [String]) -> String? {
         guard format == .csv else { return nil }
-        var cols = ["record", "source", "model", "model_sha256", "windows"]
+        var cols = ["record", "source", "model", "model_precision", "model_sha256", "windows"]
         for t in targets { cols += [t, "\(t)_unit", "\(t)_lo80", "\(t)_hi80", "\(t)_lo95", "\(t)_hi95"] }
         for d in diseases { cols += ["p_\(d)", "flag_\(d)"] }
         cols += ["flags", "quality"]
@@ -31,7 +31,8 @@ public struct ResultWriter: Sendable {
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return String(decoding: try encoder.encode(result), as: UTF8.self)
         case .csv:
-            var cells = [result.record, result.source, result.model.name, result.model.sha256, String(result.windows.count)]
+            var cells = [result.record, result.source, result.model.name, result.model.precision, result.model.sha256,
+                         String(result.windows.count)]
             for e in result.estimates {
                 cells += [format(e.value), e.unit, format(e.interval80[0]), format(e.interval80[1]),
                           format(e.interval95[0]), format(e.interval95[1])]
@@ -47,7 +48,7 @@ public struct ResultWriter: Sendable {
 
     static func text(_ r: ScoreResult) -> String {
         func f(_ v: Double, _ decimals: Int = 2) -> String { String(format: "%.\(decimals)f", v) }
-        var lines = ["\(r.record)  (\(r.source); model \(r.model.name) \(r.model.version), sha256 \(r.model.sha256.prefix(12))...)"]
+        var lines = ["\(r.record)  (\(r.source); model \(r.model.name) \(r.model.version) \(r.model.precision), sha256 \(r.model.sha256.prefix(12))...)"]
         for e in r.estimates {
             let name = e.name.padding(toLength: 9, withPad: " ", startingAt: 0)
             lines.append("  \(name) \(f(e.value)) \(e.unit)   80% [\(f(e.interval80[0])), \(f(e.interval80[1]))]"

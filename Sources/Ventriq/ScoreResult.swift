@@ -5,6 +5,8 @@ public struct ScoreResult: Codable, Sendable, Equatable {
     public struct ModelIdentity: Codable, Sendable, Equatable {
         public var name: String
         public var version: String
+        /// "float32" or "int8".
+        public var precision: String
         public var sha256: String
     }
 

@@ -158,7 +158,7 @@ public final class Scorer {
         let used = windows * a.windowSamples
         return ScoreResult(
             record: recording.name, source: recording.source,
-            model: .init(name: c.name, version: c.modelVersion, sha256: model.sha256),
+            model: .init(name: c.name, version: c.modelVersion, precision: model.precision.rawValue, sha256: model.sha256),
             estimates: estimates, risks: risks, flags: risks.filter(\.flagged).map(\.name), quality: quality,
             windows: .init(count: windows, samplesPerWindow: a.windowSamples, seconds: Double(a.windowSamples) / a.fsHz,
                            samplesUsed: used, samplesUnused: samples - used, inputRateHz: recording.samplingRateHz,

@@ -56,7 +56,7 @@ struct CommandLineTests {
         #expect(run.status == 1)
         let lines = run.stdout.split(separator: "\n")
         #expect(lines.count == 2)
-        #expect(lines[0].hasPrefix("record,source,model,model_sha256,windows,lvef_pct,lvef_pct_unit"))
+        #expect(lines[0].hasPrefix("record,source,model,model_precision,model_sha256,windows,lvef_pct,lvef_pct_unit"))
         #expect(run.stderr.contains("does_not_exist.hea"))
     }
 
