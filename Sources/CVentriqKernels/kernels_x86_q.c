@@ -7,8 +7,8 @@
  * 16 columns, groups of 4 k x 16 columns = 64 bytes, then 16 int32 column sums):
  *   AVX2         6 rows x 8 columns (half a panel): the 32 weight bytes of a group are sign
  *                extended to int16 (2 ymm: columns 0-3 and 4-7, 4 k each); the activations,
- *                sign extended to int16 once per tile into a stack buffer (12 KiB, chunks of
- *                1024 k), are broadcast 4 at a time (64 bits); vpmaddwd gives, per column, two
+ *                sign extended to int16 once per tile into a stack buffer (9 KiB, chunks of
+ *                768 k), are broadcast 4 at a time (64 bits); vpmaddwd gives, per column, two
  *                int32 lanes (k0 k1 and k2 k3), added with vpaddd (no vpmaddubsw: its u8 x s8
  *                pair sums saturate int16); lanes are paired up once per tile. 12 accumulators.
  *   AVX-512 VNNI 12 rows x 32 columns (2 panels): vpdpbusd zmm (u8 x s8, 4 products per int32
@@ -173,11 +173,11 @@ VQ_T_AVX2 static VQ_INLINE void avx2_store8(const vq_qgemm_args *g, const y_para
 /* AVX2 GEMM                                                                                  */
 /* ========================================================================================== */
 
-/* Activations are sign-extended to int16 once per tile (K <= Y2_KC: 6 rows x K in a 12 KiB
+/* Activations are sign-extended to int16 once per tile (K <= Y2_KC: 6 rows x K in a 9 KiB
  * stack buffer, shared by both halves of the panel) or once per K chunk and half (longer K), so
  * that the inner loop broadcasts the 4 int16 of a group straight from memory (a load, no
- * shuffle). */
-#define Y2_KC 1024
+ * shuffle). With the driver's 5 KiB of column parameters the stack stays under 16 KiB. */
+#define Y2_KC 768
 
 /* Rows i0..i0+mr-1, k0 .. k0+kc-1 of A -> abuf (row r at r * Y2_KC), zero-padded to a multiple
  * of 4. */
