@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Checks the C kernels (Sources/CVentriqKernels) without Swift: builds them with the standalone
-# harness Tests/kernels-c/test_kernels.c natively with cc and runs it, then cross-compiles for
-# aarch64 with aarch64-linux-gnu-gcc (baseline armv8-a, and armv8.2-a+dotprod) and runs the
-# harness under qemu-aarch64 (-cpu max), where the NEON table is the one in use.
+# harness Tests/kernels-c/test_kernels.c natively with cc and runs it (every table the CPU runs:
+# on x86-64 reference, avx2, avx512, avx512_vnni, avx_vnni as available), then cross-compiles
+# for aarch64 with aarch64-linux-gnu-gcc (baseline armv8-a, and armv8.2-a+dotprod) and runs the
+# harness under qemu-aarch64:
+#   -cpu max         reports the dot product extension: both the neon and the neon_dotprod
+#                    tables must be available and checked (--require)
+#   -cpu cortex-a72  (armv8-a build) has no dot product: neon_dotprod must be refused (--absent)
+# On an x86-64 CPU with AVX-512 VNNI but without AVX-VNNI, a second native build compiles the
+# avx_vnni table's kernels with the EVEX encoding of the same instruction
+# (-DVQ_TEST_AVX_VNNI_AS_EVEX) and checks them (--require avx_vnni).
 #
 #   scripts/test-kernels-aarch64.sh [--seed N] [--exhaustive-erf] [--bench] [--native-only]
 #     --seed N          replay a run (each harness prints its seed)
@@ -56,6 +63,15 @@ echo "== native: $("$cc" --version | head -n 1) on $(uname -m)"
 "$cc" "${cflags[@]}" "${sources[@]}" "$harness" -lm -o "$out/test_kernels-native"
 run "native ($(uname -m))" "$out/test_kernels-native" "${seed_args[@]}" "${exhaustive[@]}"
 
+if [ "$(uname -m)" = x86_64 ] && [ -r /proc/cpuinfo ]; then
+    flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+    if [[ "$flags" == *" avx512_vnni "* && "$flags" == *" avx512vl "* && "$flags" != *" avx_vnni "* ]]; then
+        "$cc" "${cflags[@]}" -DVQ_TEST_AVX_VNNI_AS_EVEX "${sources[@]}" "$harness" -lm -o "$out/test_kernels-avxvnni-evex"
+        run "native, avx_vnni kernels as EVEX (no AVX-VNNI on this CPU)" "$out/test_kernels-avxvnni-evex" --quick \
+            --require avx_vnni "${seed_args[@]}"
+    fi
+fi
+
 if [ "$run_bench" = 1 ]; then
     "$cc" "${cflags[@]}" "${sources[@]}" "$bench" -lm -o "$out/bench_kernels-native"
     "$out/bench_kernels-native"
@@ -76,8 +92,12 @@ if [ "$native_only" = 0 ]; then
         exe="$out/test_kernels-aarch64-${march//+/-}"
         "$xcc" "${cflags[@]}" -march="$march" "${sources[@]}" "$harness" -lm -o "$exe"
         # --quick: fewer random GEMM shapes (emulation is slow); the real shapes always run.
-        run "aarch64 -march=$march (qemu -cpu max)" "$qemu" -L "$sysroot" -cpu max "$exe" --quick "${seed_args[@]}"
+        run "aarch64 -march=$march (qemu -cpu max)" "$qemu" -L "$sysroot" -cpu max "$exe" --quick \
+            --require neon,neon_dotprod "${seed_args[@]}"
     done
+    # Run-time detection: a CPU without the dot product extension gets plain NEON only.
+    run "aarch64 -march=armv8-a (qemu -cpu cortex-a72, no dotprod)" "$qemu" -L "$sysroot" -cpu cortex-a72 \
+        "$out/test_kernels-aarch64-armv8-a" --quick --require neon --absent neon_dotprod "${seed_args[@]}"
 fi
 
 if [ "$status" = 0 ]; then echo "== all kernel checks passed"; else echo "== kernel checks FAILED" >&2; fi

@@ -6,11 +6,11 @@
  * GEMM microkernels (all exact int32 sums; the packed layout is vq_qgemm_pack's: per panel of
  * 16 columns, groups of 4 k x 16 columns = 64 bytes, then 16 int32 column sums):
  *   AVX2         6 rows x 8 columns (half a panel): the 32 weight bytes of a group are sign
- *                extended to int16 (2 ymm: columns 0-3 and 4-7, 4 k each); the 4 activation
- *                bytes of each row are sign extended and repeated; vpmaddwd gives, per column,
- *                two int32 lanes (k0 k1 and k2 k3), added with vpaddd (no vpmaddubsw: its
- *                u8 x s8 pair sums saturate int16); lanes are paired up once per tile.
- *                12 accumulators.
+ *                extended to int16 (2 ymm: columns 0-3 and 4-7, 4 k each); the activations,
+ *                sign extended to int16 once per tile into a stack buffer (9 KiB, chunks of
+ *                768 k), are broadcast 4 at a time (64 bits); vpmaddwd gives, per column, two
+ *                int32 lanes (k0 k1 and k2 k3), added with vpaddd (no vpmaddubsw: its u8 x s8
+ *                pair sums saturate int16); lanes are paired up once per tile. 12 accumulators.
  *   AVX-512 VNNI 12 rows x 32 columns (2 panels): vpdpbusd zmm (u8 x s8, 4 products per int32
  *                lane, no saturation) with the activations made unsigned (a xor 0x80 = a + 128)
  *                and the correction -128 * colsum[n] (from the packed panel) added to the bias.
@@ -173,32 +173,53 @@ VQ_T_AVX2 static VQ_INLINE void avx2_store8(const vq_qgemm_args *g, const y_para
 /* AVX2 GEMM                                                                                  */
 /* ========================================================================================== */
 
-/* Rows i0.. (mr of 6) x columns 16p + 8h .. +7 of the panel. */
-VQ_T_AVX2 static void avx2_tile(const vq_qgemm_args *g, const vq_qcols *cols, int i0, int mr, int p, int pc, int h) {
-    const int K = g->K, kfull = K / 4, ktail = K % 4;
-    const int8_t *b = vq_qpanel(g->packed, K, p) + 32 * h;
-#define ROW_PTR(r) const int8_t *a##r = g->A + (ptrdiff_t)(i0 + (r < mr ? r : 0)) * g->lda;
+/* Activations are sign-extended to int16 once per tile (K <= Y2_KC: 6 rows x K in a 9 KiB
+ * stack buffer, shared by both halves of the panel) or once per K chunk and half (longer K), so
+ * that the inner loop broadcasts the 4 int16 of a group straight from memory (a load, no
+ * shuffle). With the driver's 5 KiB of column parameters the stack stays under 16 KiB. */
+#define Y2_KC 768
+
+/* Rows i0..i0+mr-1, k0 .. k0+kc-1 of A -> abuf (row r at r * Y2_KC), zero-padded to a multiple
+ * of 4. */
+VQ_T_AVX2 static void avx2_widen_rows(const vq_qgemm_args *g, int i0, int mr, int k0, int kc, int16_t *abuf) {
+    for (int r = 0; r < mr; r++) {
+        const int8_t *src = g->A + (ptrdiff_t)(i0 + r) * g->lda + k0;
+        int16_t *dst = abuf + (ptrdiff_t)r * Y2_KC;
+        int j = 0;
+        for (; j + 16 <= kc; j += 16)
+            _mm256_store_si256((__m256i *)(dst + j), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + j))));
+        for (; j < kc; j++) dst[j] = src[j];
+        for (; j % 4; j++) dst[j] = 0;
+    }
+}
+
+/* Rows i0.. (mr of 6) x columns 16p + 8h .. +7 of the panel; widened = abuf already holds the
+ * whole K (K <= Y2_KC). */
+VQ_T_AVX2 static void avx2_tile(const vq_qgemm_args *g, const vq_qcols *cols, int i0, int mr, int p, int pc, int h,
+                                int16_t *abuf, int widened) {
+    const int K = g->K;
+    const int8_t *panel = vq_qpanel(g->packed, K, p) + 32 * h;
+#define ROW_PTR(r) const int16_t *a##r = abuf + (ptrdiff_t)(r < mr ? r : 0) * Y2_KC;
 #define ROW_ACC(r) __m256i c##r##0 = _mm256_setzero_si256(), c##r##1 = _mm256_setzero_si256();
-#define ROW_MAC(r, GROUP)                                                                          \
+#define ROW_MAC(r)                                                                                 \
     {                                                                                              \
-        const __m256i av = _mm256_cvtepi8_epi16(_mm_set1_epi32(GROUP));                           \
+        int64_t q;                                                                                 \
+        memcpy(&q, a##r + 4 * k, sizeof q);                                                        \
+        const __m256i av = _mm256_set1_epi64x(q);                                                  \
         c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(av, w0));                            \
         c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(av, w1));                            \
     }
-#define ROW_FULL(r) ROW_MAC(r, vq_load_group(a##r + 4 * k))
-#define ROW_TAIL(r) ROW_MAC(r, vq_load_group_tail(a##r + 4 * k, ktail))
     VQ_QROWS6(ROW_PTR)
     VQ_QROWS6(ROW_ACC)
-    int k = 0;
-    for (; k < kfull; k++) {
-        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 64 * (ptrdiff_t)k)));
-        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 64 * (ptrdiff_t)k + 16)));
-        VQ_QROWS6(ROW_FULL)
-    }
-    if (ktail) {
-        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 64 * (ptrdiff_t)k)));
-        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 64 * (ptrdiff_t)k + 16)));
-        VQ_QROWS6(ROW_TAIL)
+    for (int k0 = 0; k0 < K; k0 += Y2_KC) {
+        const int kc = K - k0 < Y2_KC ? K - k0 : Y2_KC, groups = (kc + 3) / 4;
+        if (!widened) avx2_widen_rows(g, i0, mr, k0, kc, abuf);
+        const int8_t *b = panel + 16 * (ptrdiff_t)k0;
+        for (int k = 0; k < groups; k++) {
+            const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 64 * (ptrdiff_t)k)));
+            const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 64 * (ptrdiff_t)k + 16)));
+            VQ_QROWS6(ROW_MAC)
+        }
     }
     const int n0 = 16 * p + 8 * h, nr = g->N - n0 < 8 ? g->N - n0 : 8;
     const y_params par = y_params_load(g, cols, 16 * pc + 8 * h);
@@ -211,15 +232,16 @@ VQ_T_AVX2 static void avx2_tile(const vq_qgemm_args *g, const vq_qcols *cols, in
 #undef ROW_PTR
 #undef ROW_ACC
 #undef ROW_MAC
-#undef ROW_FULL
-#undef ROW_TAIL
 #undef ROW_OUT
 }
 
 VQ_T_AVX2 static void avx2_ukr(const vq_qgemm_args *g, const vq_qcols *cols, int i0, int mr, int p, int pc, int np) {
     (void)np; /* NP = 1 */
-    avx2_tile(g, cols, i0, mr, p, pc, 0);
-    if (16 * p + 8 < g->N) avx2_tile(g, cols, i0, mr, p, pc, 1);
+    VQ_ALIGNED int16_t abuf[6 * Y2_KC];
+    const int widened = g->K <= Y2_KC;
+    if (widened) avx2_widen_rows(g, i0, mr, 0, g->K, abuf);
+    avx2_tile(g, cols, i0, mr, p, pc, 0, abuf, widened);
+    if (16 * p + 8 < g->N) avx2_tile(g, cols, i0, mr, p, pc, 1, abuf, widened);
 }
 
 void vq_avx2_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,

@@ -24,13 +24,20 @@ struct DispatchTests {
         #expect(vq_kernels_isa_supported(99) == 0 && vq_kernels_table(99) == nil)
         #if arch(x86_64)
         let flags = try #require(Self.cpuFlags(), "no /proc/cpuinfo")
-        let avx2 = flags.contains("avx2") && flags.contains("fma"), avx512 = flags.contains("avx512f")
+        let avx2 = flags.contains("avx2") && flags.contains("fma"), avx512 = avx2 && flags.contains("avx512f")
+        let avx512vnni = avx512 && ["avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(flags.contains)
+        let avxvnni = avx2 && flags.contains("avx_vnni")
         #expect((vq_kernels_isa_supported(VQ_ISA_AVX2) == 1) == avx2, "AVX2+FMA reported: \(avx2)")
         #expect((vq_kernels_isa_supported(VQ_ISA_AVX512) == 1) == avx512, "AVX-512F reported: \(avx512)")
-        #expect(vq_kernels_isa_supported(VQ_ISA_NEON) == 0)
+        #expect((vq_kernels_isa_supported(VQ_ISA_AVX512_VNNI) == 1) == avx512vnni, "AVX-512 VNNI reported: \(avx512vnni)")
+        #expect((vq_kernels_isa_supported(VQ_ISA_AVX_VNNI) == 1) == avxvnni, "AVX-VNNI reported: \(avxvnni)")
+        #expect(vq_kernels_isa_supported(VQ_ISA_NEON) == 0 && vq_kernels_isa_supported(VQ_ISA_NEON_DOTPROD) == 0)
         #elseif arch(arm64)
         #expect(vq_kernels_isa_supported(VQ_ISA_NEON) == 1)
         #expect(vq_kernels_isa_supported(VQ_ISA_AVX2) == 0 && vq_kernels_isa_supported(VQ_ISA_AVX512) == 0)
+        if let flags = Self.cpuFlags() { // Linux: "asimddp" is the dot product extension
+            #expect((vq_kernels_isa_supported(VQ_ISA_NEON_DOTPROD) == 1) == flags.contains("asimddp"))
+        }
         #endif
         print("kernel ISAs on this host: \(KernelISA.supported.map(\.description)); AUTO: \(String(cString: vq_kernels_table(VQ_ISA_AUTO)!.pointee.name))")
     }
@@ -38,12 +45,14 @@ struct DispatchTests {
     @Test("every table is complete and names itself")
     func tablesComplete() {
         let names: [Int32: String] = [VQ_ISA_REFERENCE: "reference", VQ_ISA_AVX2: "avx2", VQ_ISA_AVX512: "avx512",
-                                      VQ_ISA_NEON: "neon"]
+                                      VQ_ISA_NEON: "neon", VQ_ISA_AVX512_VNNI: "avx512_vnni", VQ_ISA_AVX_VNNI: "avx_vnni",
+                                      VQ_ISA_NEON_DOTPROD: "neon_dotprod"]
         for isa in KernelISA.supported {
             let t = isa.table
             #expect(t.isa == isa.id && String(cString: t.name) == names[isa.id], "\(isa)")
             let members: [Any?] = [t.sgemm_packed, t.sgemm_packed_accumulate, t.sgemm_nt, t.sgemm_nn, t.layernorm,
-                                   t.softmax_rows, t.gelu_erf, t.erf, t.exp, t.add, t.mean_rows]
+                                   t.softmax_rows, t.gelu_erf, t.erf, t.exp, t.add, t.mean_rows, t.qgemm_packed_f32,
+                                   t.qgemm_packed_s8, t.quantize_s8, t.lut_s8]
             #expect(members.allSatisfy { $0 != nil }, "\(isa) has a NULL member")
         }
     }
@@ -91,14 +100,40 @@ struct DispatchTests {
         let y1 = FloatBuffer(count: k), y2 = FloatBuffer(count: k)
         vq_mean_rows(Int32(m), Int32(k), o1.pointer, Int32(k), y1.pointer)
         t.mean_rows!(Int32(m), Int32(k), o2.pointer, Int32(k), y2.pointer)
-        return same && y1.bitwiseEqual(y2)
+        same = same && y1.bitwiseEqual(y2)
+        // int8: quantize the LayerNorm output, GEMM with both outputs, lookup table
+        let q1 = CBuffer<Int8>(count: m * k, repeating: 0), q2 = CBuffer<Int8>(count: m * k, repeating: 0)
+        vq_quantize_s8(Int32(m), Int32(k), o1.pointer, Int32(k), 40, q1.pointer, Int32(k))
+        t.quantize_s8!(Int32(m), Int32(k), o2.pointer, Int32(k), 40, q2.pointer, Int32(k))
+        same = same && q1.bytesEqual(q2)
+        let wq = CBuffer<Int8>((0..<(n * k)).map { _ in Int8(rng.int(-127...127)) })
+        let pq = CBuffer<Int8>(count: vq_qgemm_packed_size(Int32(n), Int32(k)), repeating: 0)
+        vq_qgemm_pack(wq.pointer, Int32(n), Int32(k), pq.pointer)
+        let bq = CBuffer<Int32>((0..<n).map { _ in Int32(rng.int(-5000...5000)) })
+        let mq = CBuffer<Int32>(count: n, repeating: 1 << 30), sq = CBuffer<Int32>(count: n, repeating: -6)
+        vq_qgemm_packed_f32(Int32(m), Int32(n), Int32(k), q1.pointer, Int32(k), pq.pointer, bq.pointer, bias.pointer,
+                            c1.pointer, Int32(n))
+        t.qgemm_packed_f32!(Int32(m), Int32(n), Int32(k), q1.pointer, Int32(k), pq.pointer, bq.pointer, bias.pointer,
+                            c2.pointer, Int32(n))
+        same = same && c1.bitwiseEqual(c2)
+        let h1 = CBuffer<Int8>(count: m * n, repeating: 0), h2 = CBuffer<Int8>(count: m * n, repeating: 0)
+        vq_qgemm_packed_s8(Int32(m), Int32(n), Int32(k), q1.pointer, Int32(k), pq.pointer, bq.pointer, mq.pointer,
+                           sq.pointer, h1.pointer, Int32(n))
+        t.qgemm_packed_s8!(Int32(m), Int32(n), Int32(k), q1.pointer, Int32(k), pq.pointer, bq.pointer, mq.pointer,
+                           sq.pointer, h2.pointer, Int32(n))
+        same = same && h1.bytesEqual(h2)
+        let lut = CBuffer<Int8>((0..<256).map { Int8(($0 * 7) % 255 - 127) })
+        vq_lut_s8(Int32(m * n), h1.pointer, lut.pointer, h1.pointer)
+        t.lut_s8!(Int32(m * n), h2.pointer, lut.pointer, h2.pointer)
+        return same && h1.bytesEqual(h2)
     }
 
-    @Test("select AVX2, then AVX-512, then the reference: each is then what the public functions run")
+    @Test("select each ISA in turn: each is then what the public functions run")
     func selectEachISA() {
         var rng = KernelSeed.generator(10_000)
         defer { _ = vq_kernels_select(VQ_ISA_AUTO) }
-        for id in [VQ_ISA_AVX2, VQ_ISA_AVX512, VQ_ISA_REFERENCE, VQ_ISA_NEON] {
+        for id in [VQ_ISA_AVX2, VQ_ISA_AVX512, VQ_ISA_AVX512_VNNI, VQ_ISA_AVX_VNNI, VQ_ISA_REFERENCE, VQ_ISA_NEON,
+                   VQ_ISA_NEON_DOTPROD] {
             let before = vq_kernels_isa()
             guard let table = vq_kernels_table(id)?.pointee else {
                 #expect(vq_kernels_select(id) == -1, "unsupported ISA \(id) must be refused")
@@ -113,11 +148,11 @@ struct DispatchTests {
         }
     }
 
-    @Test("AUTO picks the widest ISA the CPU runs")
+    @Test("AUTO picks the widest ISA the CPU runs, with the int8 dot product instructions where it has them")
     func autoPicksWidest() {
         defer { _ = vq_kernels_select(VQ_ISA_AUTO) }
-        let want: Int32 = [VQ_ISA_AVX512, VQ_ISA_AVX2, VQ_ISA_NEON].first { vq_kernels_isa_supported($0) == 1 }
-            ?? VQ_ISA_REFERENCE
+        let want: Int32 = [VQ_ISA_AVX512_VNNI, VQ_ISA_AVX512, VQ_ISA_AVX_VNNI, VQ_ISA_AVX2, VQ_ISA_NEON_DOTPROD, VQ_ISA_NEON]
+            .first { vq_kernels_isa_supported($0) == 1 } ?? VQ_ISA_REFERENCE
         #expect(vq_kernels_select(VQ_ISA_REFERENCE) == VQ_ISA_REFERENCE)
         #expect(vq_kernels_select(VQ_ISA_AUTO) == want)
         #expect(vq_kernels_isa() == want && vq_kernels_table(VQ_ISA_AUTO)!.pointee.isa == want)

@@ -104,6 +104,38 @@ final class FloatBuffer {
     }
 }
 
+/// A heap array of a C scalar type (Int8, Int32, ...) with a stable address.
+final class CBuffer<T> {
+    let count: Int
+    let pointer: UnsafeMutablePointer<T>
+
+    init(count: Int, repeating value: T) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: value, count: max(count, 1))
+    }
+
+    convenience init(_ values: [T]) {
+        precondition(!values.isEmpty)
+        self.init(count: values.count, repeating: values[0])
+        for (i, v) in values.enumerated() { pointer[i] = v }
+    }
+
+    deinit { pointer.deallocate() }
+
+    subscript(i: Int) -> T {
+        get { pointer[i] }
+        set { pointer[i] = newValue }
+    }
+
+    var array: [T] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    /// Same bytes as `other` (floats compare by bit pattern).
+    func bytesEqual(_ other: CBuffer<T>) -> Bool {
+        count == other.count && memcmp(pointer, other.pointer, count * MemoryLayout<T>.stride) == 0
+    }
+}
+
 // MARK: - ISA tables
 
 /// One kernel table this host runs.
@@ -112,10 +144,12 @@ struct KernelISA: CustomStringConvertible, Sendable {
     var table: vq_kernel_table { vq_kernels_table(id)!.pointee }
     var description: String { String(cString: table.name) }
 
+    /// Every ISA identifier, reference first.
+    static let all: [Int32] = [VQ_ISA_REFERENCE, VQ_ISA_AVX2, VQ_ISA_AVX512, VQ_ISA_NEON, VQ_ISA_AVX512_VNNI,
+                               VQ_ISA_AVX_VNNI, VQ_ISA_NEON_DOTPROD]
+
     /// Every table this build has and this CPU runs, reference first.
-    static let supported: [KernelISA] = [VQ_ISA_REFERENCE, VQ_ISA_AVX2, VQ_ISA_AVX512, VQ_ISA_NEON]
-        .filter { vq_kernels_isa_supported($0) != 0 }
-        .map { KernelISA(id: $0) }
+    static let supported: [KernelISA] = all.filter { vq_kernels_isa_supported($0) != 0 }.map { KernelISA(id: $0) }
 
     /// The SIMD tables among them (each compared with the reference).
     static let simd: [KernelISA] = supported.filter { $0.id != VQ_ISA_REFERENCE }

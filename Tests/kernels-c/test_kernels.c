@@ -10,10 +10,20 @@
  * reasoning). Then the public entry points are checked after vq_kernels_select of each ISA.
  * Exit status 0 only when every check passed.
  *
- *   test_kernels [--seed N] [--quick] [--exhaustive-erf]
+ * The int8 kernels are held to bit equality with the reference, and the reference to an
+ * independent statement of the same formulas (int64 sums on the unpacked weight, requantization
+ * as exact roundings).
+ *
+ *   test_kernels [--seed N] [--quick] [--exhaustive-erf] [--require ISAS] [--absent ISAS]
  *     --quick           fewer random shapes (for slow emulators)
  *     --exhaustive-erf  also sweep every float in [-10, 10] through erf and GELU of each ISA
  *                       and report the largest difference from the reference (slow)
+ *     --require ISAS    fail unless these tables (comma-separated names, e.g. neon,neon_dotprod)
+ *                       are available and were checked
+ *     --absent ISAS     fail if these tables are available (run-time detection check)
+ *
+ * Built with -DVQ_TEST_AVX_VNNI_AS_EVEX, the avx_vnni table's kernels use the EVEX encoding of
+ * vpdpbusd ymm (AVX-512 VNNI + VL), so that CPUs without AVX-VNNI check their code.
  */
 #include "vq_kernels.h"
 
@@ -916,15 +926,31 @@ static void check_dispatch(void) {
     vq_kernels_select(VQ_ISA_AUTO);
 }
 
+/* Is `name` in the comma-separated `list`? */
+static int listed(const char *list, const char *name) {
+    const size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     uint64_t seed = 0x5EED5EEDull ^ (uint64_t)time(NULL);
     int quick = 0, exhaustive = 0;
+    const char *require = "", *absent = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--exhaustive-erf")) exhaustive = 1;
+        else if (!strcmp(argv[i], "--require") && i + 1 < argc) require = argv[++i];
+        else if (!strcmp(argv[i], "--absent") && i + 1 < argc) absent = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--seed N] [--quick] [--exhaustive-erf]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--seed N] [--quick] [--exhaustive-erf] [--require ISAS] [--absent ISAS]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -936,14 +962,20 @@ int main(int argc, char **argv) {
     check_qpack();
     check_requantize_goldens();
     check_quantize_multiplier();
+    int checked = 0;
     for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++) {
         const vq_kernel_table *t = vq_kernels_table(isa);
+        g_isa = names[isa];
         if (!t) {
             printf("[%s] not available in this build or on this CPU: skipped\n", names[isa]);
+            CHECK(!listed(require, names[isa]), "--require %s: not available", names[isa]);
             continue;
         }
+        CHECK(!listed(absent, names[isa]), "--absent %s: available (run-time detection wrong?)", names[isa]);
         check_table(t, quick, exhaustive);
+        checked++;
     }
+    printf("test_kernels: %d tables checked\n", checked);
     check_dispatch();
     printf("test_kernels: %d checks, %d failures; ISA in use: %s\n", g_checks, g_failures, vq_kernels_isa_name());
     return g_failures ? 1 : 0;

@@ -6,26 +6,30 @@
  * and token mean pooling; and the int8 family of docs/QUANTIZATION.md (packed int8 GEMM with
  * float or requantized int8 output, activation quantization, lookup table).
  *
- * Layout (as in ggml): a portable scalar reference for every kernel (`vq_ref_*`, kernels_ref.c),
- * SIMD versions for x86-64 (AVX2+FMA and AVX-512F, kernels_x86.c) and aarch64 (NEON,
- * kernels_neon.c), each compiled only where its ISA exists, gathered in one dispatch table per
- * ISA (`vq_kernel_table`). One table is chosen once at run time (`vq_kernels_select`, or
+ * Layout (as in ggml): a portable scalar reference for every kernel (`vq_ref_*`, kernels_ref.c,
+ * kernels_qref.c, requantize.c), SIMD versions for x86-64 (AVX2+FMA and AVX-512F float kernels,
+ * kernels_x86.c; AVX2, AVX-512 VNNI and AVX-VNNI int8 kernels, kernels_x86_q.c) and aarch64
+ * (NEON float kernels, kernels_neon.c; NEON and dot product int8 kernels, kernels_neon_q.c),
+ * each compiled only where its ISA exists (function target attributes: one binary carries every
+ * x86 ISA, and the aarch64 build needs only armv8-a), gathered in one dispatch table per ISA
+ * (`vq_kernel_table`). One table is chosen once at run time (`vq_kernels_select`, or
  * automatically on the first call of any public kernel) and the public entry points (`vq_*`
- * without `ref`) call through it. A later kernel family (int8) adds members to the table; every
- * ISA's table then fills them (with the reference where it has no SIMD version).
+ * without `ref`) call through it; the engine binds a table at prepare (`vq_kernels_table`).
+ * Every table fills every member (with the reference where its ISA has no SIMD version).
  *
  * Conventions for every function below:
- *  - Matrices are row-major float32. A leading dimension (lda, ldb, ldc, ldx, ldy, ld) is the
- *    distance in elements (not bytes) between the starts of consecutive rows; it is >= the
- *    number of columns used. Sub-matrices (a head's slice of a [T, 3D] qkv buffer) are passed
+ *  - Matrices are row-major (float32, or int8 where typed so). A leading dimension (lda, ldb,
+ *    ldc, ldx, ldy, ld) is the distance in elements (not bytes) between the starts of
+ *    consecutive rows; it is >= the number of columns used. Sub-matrices (a head's slice of a [T, 3D] qkv buffer) are passed
  *    as a pointer to their first element plus the parent's leading dimension.
  *  - Sizes are ints >= 0; a kernel with a zero size writes nothing (except where said).
  *  - No kernel allocates memory, takes locks or keeps state between calls (apart from the
  *    dispatch choice). All kernels are reentrant; calls on disjoint outputs may run in parallel.
  *  - Unless a function says otherwise, outputs must not overlap inputs.
- *  - Results of SIMD versions differ from the reference by rounding only (other summation
+ *  - Results of SIMD float versions differ from the reference by rounding only (other summation
  *    order, fused multiply-add, polynomial exp/erf); the bounds are stated per kernel and
- *    checked by Tests/VentriqKernelsTests and Tests/kernels-c.
+ *    checked by Tests/VentriqKernelsTests and Tests/kernels-c. The int8 kernels (and vq_add,
+ *    vq_mean_rows) give the reference's bits on every ISA.
  *  - Inputs are finite unless a function says otherwise.
  */
 #ifndef VQ_KERNELS_H
