@@ -149,6 +149,7 @@ int main(int argc, char **argv) {
         double p = peak_fma_gflops();
         if (p > peak) peak = p;
     }
+    printf("built with %s\n", __VERSION__); /* the int8 kernels' speed depends on the compiler */
     printf("measured AVX2 FMA peak: %.1f GFLOP/s (AUTO selects %s)\n", peak, vq_kernels_table(VQ_ISA_AUTO)->name);
     if (peak <= 0) peak = 1e30; /* no percentages */
     const int T = 300, D = 96, H = 384;
