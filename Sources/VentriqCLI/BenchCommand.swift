@@ -30,6 +30,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Kernels: auto, reference, avx2, avx512, avx512_vnni, avx_vnni, neon or neon_dotprod.")
     var kernels: KernelChoice = .automatic
 
+    @Flag(name: .long, help: "Also time each kind of op (GEMMs, attention, LayerNorm, ...) through the engine's observer.")
+    var ops = false
+
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
@@ -80,6 +83,7 @@ struct BenchCommand: ParsableCommand {
             activationLowerBoundBytes: memory.lowerBoundBytes, activationUnsharedBytes: memory.unsharedBytes,
             weightBytes: memory.weightBytes, modelFileBytes: model.file.fileSize, peakRSSBytes: peakRSS(),
             windowSeconds: Double(a.windowSamples) / a.fsHz)
+        if ops && !json { print("\n" + (try opBreakdown(scorer.interpreter))) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -112,6 +116,43 @@ struct BenchCommand: ParsableCommand {
             }
         }
         return (signal, n, "synthetic beats")
+    }
+
+    /// Median time per window spent in each kind of op (measured around each op, so slightly
+    /// above the plain invoke's total).
+    private func opBreakdown(_ interpreter: Interpreter) throws -> String {
+        let graph = interpreter.graph
+        func kind(_ op: EncoderGraph.Op) -> String {
+            switch op {
+            case .linear: return "float GEMM (Linear)"
+            case .int8Linear, .int8LinearRequantized: return "int8 GEMM (Linear)"
+            case .quantize: return "quantize float -> int8"
+            case .lookup: return "GELU table (int8)"
+            case .gelu: return "GELU (float)"
+            case .attention: return "attention (float)"
+            case .layerNorm: return "LayerNorm (float)"
+            case .add, .addWeight: return "residual / positional add"
+            case .meanRows, .sigmoid: return "pooling and heads"
+            }
+        }
+        let kinds = graph.ops.map(kind)
+        var perKind: [String: [UInt64]] = [:]
+        var start: UInt64 = 0
+        for _ in 0..<max(iterations / 5, 20) {
+            var totals: [String: UInt64] = [:]
+            try interpreter.invoke { step, before in
+                let now = DispatchTime.now().uptimeNanoseconds
+                if before { start = now } else { totals[kinds[step], default: 0] += now - start }
+            }
+            for (k, v) in totals { perKind[k, default: []].append(v) }
+        }
+        let medians = perKind.mapValues { LatencySummary($0).medianMs }
+        let total = medians.values.reduce(0, +)
+        var lines = ["op kind                        median ms per window   share"]
+        for (k, v) in medians.sorted(by: { $0.value > $1.value }) {
+            lines.append("\(k.padding(toLength: 30, withPad: " ", startingAt: 0)) \(String(format: "%10.3f", v))          \(String(format: "%5.1f", 100 * v / total)) %")
+        }
+        return lines.joined(separator: "\n")
     }
 
     private func peakRSS() -> Int {
