@@ -74,23 +74,7 @@ public struct ResultWriter: Sendable {
     }
 }
 
-/// Writes `contents` to `url` atomically: a temporary file in the same directory, flushed, then
-/// renamed over the target.
+/// Writes `contents` to `url` atomically (`AtomicFile`: temporary file beside it, fsync, rename).
 public func writeFileAtomically(_ contents: String, to url: URL) throws {
-    let dir = url.deletingLastPathComponent()
-    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-    do {
-        guard FileManager.default.createFile(atPath: tmp.path, contents: Data(contents.utf8)) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: tmp.path])
-        }
-        let handle = try FileHandle(forWritingTo: tmp)
-        try handle.synchronize()
-        try handle.close()
-        if rename(tmp.path, url.path) != 0 {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
-        }
-    } catch {
-        try? FileManager.default.removeItem(at: tmp)
-        throw error
-    }
+    try AtomicFile.write(contents, to: url)
 }

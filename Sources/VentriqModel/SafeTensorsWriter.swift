@@ -115,34 +115,14 @@ public struct SafeTensorsWriter: Sendable {
     public func write(to url: URL) throws {
         let path = url.path
         let (header, ordered) = try layout(file: path)
-        let directory = url.deletingLastPathComponent().path
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UUID().uuidString).tmp").path
-
-        func failure(_ step: String, _ code: Int32) -> ModelFileError {
-            .writeFailed(file: path, reason: "\(step): \(String(cString: strerror(code)))")
-        }
-
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw failure("create \(temporary)", errno) }
-        var isOpen = true
         do {
-            try writeAll(descriptor, header, failure)
-            for entry in ordered { try writeAll(descriptor, entry.bytes, failure) }
-            guard fsync(descriptor) == 0 else { throw failure("fsync", errno) }
-            isOpen = false
-            guard close(descriptor) == 0 else { throw failure("close", errno) }
-            guard rename(temporary, path) == 0 else { throw failure("rename \(temporary)", errno) }
-        } catch {
-            if isOpen { close(descriptor) }
-            unlink(temporary)
-            throw error
+            try AtomicFile.write(to: url) { sink in
+                try sink.write(header)
+                for entry in ordered { try sink.write(entry.bytes) }
+            }
+        } catch let failure as AtomicFile.Failure {
+            throw ModelFileError.writeFailed(file: path, reason: failure.reason)
         }
-        // Make the rename itself durable.
-        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else { throw failure("open directory \(directory)", errno) }
-        defer { close(directoryDescriptor) }
-        guard fsync(directoryDescriptor) == 0 else { throw failure("fsync directory \(directory)", errno) }
     }
 
     // MARK: Internals
@@ -198,19 +178,6 @@ public struct SafeTensorsWriter: Sendable {
         return (header, ordered)
     }
 
-    private func writeAll(_ descriptor: Int32, _ bytes: [UInt8], _ failure: (String, Int32) -> ModelFileError) throws {
-        try bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let written = posixWrite(descriptor, buffer.baseAddress! + done, buffer.count - done)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw failure("write", errno)
-                }
-                done += written
-            }
-        }
-    }
 }
 
 /// JSON string literal as serde_json writes it: `"` and `\` escaped, \b \f \n \r \t, other
@@ -237,10 +204,6 @@ func appendJSONString(_ string: String, to out: inout [UInt8]) {
     out.append(UInt8(ascii: "\""))
 }
 
-/// `write(2)`, reachable by that name from inside the writer (whose `write(to:)` shadows it).
-private func posixWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, bytes, count)
-}
 
 /// The little-endian bytes of an array of fixed-size values (the host is little-endian).
 func littleEndianBytes<T>(_ values: [T]) -> [UInt8] {

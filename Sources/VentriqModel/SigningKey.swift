@@ -363,60 +363,17 @@ enum KeyFile {
     /// renames it over `url` (`overwrite`) or hard-links it to `url` (which fails if `url`
     /// exists) and removes the temporary name; finally fsyncs the directory.
     static func writeAtomically(_ bytes: [UInt8], to url: URL, mode: mode_t, overwrite: Bool) throws {
-        let path = url.path
-        let directory = url.deletingLastPathComponent().path
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UUID().uuidString).tmp").path
-        func failure(_ step: String, _ code: Int32) -> SigningKeyError {
-            .cannotWrite(file: path, reason: "\(step): \(String(cString: strerror(code)))")
-        }
-
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard descriptor >= 0 else { throw failure("create \(temporary)", errno) }
-        var isOpen = true
         do {
-            // The umask may have cleared bits of `mode` (never added any): set it exactly.
-            guard fchmod(descriptor, mode) == 0 else { throw failure("chmod", errno) }
-            try bytes.withUnsafeBytes { buffer in
-                var done = 0
-                while done < buffer.count {
-                    let written = posixWrite(descriptor, buffer.baseAddress! + done, buffer.count - done)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw failure("write", errno)
-                    }
-                    done += written
-                }
-            }
-            guard fsync(descriptor) == 0 else { throw failure("fsync", errno) }
-            isOpen = false
-            guard close(descriptor) == 0 else { throw failure("close", errno) }
-            if overwrite {
-                guard rename(temporary, path) == 0 else { throw failure("rename \(temporary)", errno) }
-            } else {
-                guard link(temporary, path) == 0 else {
-                    if errno == EEXIST { throw SigningKeyError.alreadyExists(file: path) }
-                    throw failure("link \(temporary)", errno)
-                }
-                unlink(temporary)
-            }
-        } catch {
-            if isOpen { close(descriptor) }
-            unlink(temporary)
-            throw error
+            try AtomicFile.write(to: url, mode: mode, existing: overwrite ? .replace : .refuse) { try $0.write(bytes) }
+        } catch let failure as AtomicFile.Failure {
+            if failure.targetExists { throw SigningKeyError.alreadyExists(file: url.path) }
+            throw SigningKeyError.cannotWrite(file: url.path, reason: failure.reason)
         }
-        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else { throw failure("open directory \(directory)", errno) }
-        defer { close(directoryDescriptor) }
-        guard fsync(directoryDescriptor) == 0 else { throw failure("fsync directory \(directory)", errno) }
     }
 }
 
-/// `read(2)` and `write(2)` under names no member shadows.
+/// `read(2)` under a name no member shadows.
 private func posixRead(_ descriptor: Int32, _ bytes: UnsafeMutableRawPointer, _ count: Int) -> Int {
     read(descriptor, bytes, count)
 }
 
-private func posixWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, bytes, count)
-}

@@ -134,7 +134,7 @@ public struct QuantizeCommand: ParsableCommand {
                 lines += ["", "Int8 Linears: \(outcome.int8Layers.count) of \(outcome.int8Layers.count + outcome.floatLayers.count)\(floatNote).", ""]
                 lines += ["```", outcome.report.table, "```", ""]
                 lines += ["Sensitivity (1 - mean embedding cosine with only that Linear in int8, on the calibration windows):", "", sensitivities, ""]
-                try writeTextAtomically(lines.joined(separator: "\n"), to: URL(fileURLWithPath: report))
+                try AtomicFile.write(lines.joined(separator: "\n"), to: URL(fileURLWithPath: report))
                 print("wrote \(report)")
             }
         } catch let e as ExitCode {
@@ -146,12 +146,3 @@ public struct QuantizeCommand: ParsableCommand {
     }
 }
 
-/// Temporary file beside the target, then rename: a reader never sees half a report.
-func writeTextAtomically(_ text: String, to url: URL) throws {
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    try Data(text.utf8).write(to: tmp)
-    guard rename(tmp.path, url.path) == 0 else {
-        try? FileManager.default.removeItem(at: tmp)
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
-    }
-}
