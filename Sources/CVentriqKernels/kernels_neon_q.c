@@ -170,28 +170,7 @@ static void neon_ukr(const vq_qgemm_args *g, const vq_qcols *cols, int i0, int m
     if (16 * p + 8 < g->N) neon_tile(g, cols, i0, mr, p, pc, 1);
 }
 
-void vq_neon_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                              const int32_t *bias, const float *out_scale, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_f32(M, N, K, A, lda, packed, bias, out_scale, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, out_scale, NULL, NULL, C, NULL, ldc, 0);
-    vq_qgemm_drive(&g, 4, 1, neon_ukr);
-}
-
-void vq_neon_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *C,
-                             int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_s8(M, N, K, A, lda, packed, bias, multiplier, shift, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, NULL, multiplier, shift, NULL, C, ldc, 0);
-    vq_qgemm_drive(&g, 4, 1, neon_ukr);
-}
+VQ_DEFINE_QGEMM_ENTRIES(, vq_neon, 4, 1, 0, neon_ukr)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Dot product GEMM                                                                           */
@@ -264,28 +243,7 @@ VQ_T_DOT static void dot_ukr(const vq_qgemm_args *g, const vq_qcols *cols, int i
 #undef ROW_OUT
 }
 
-void vq_neondot_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                                 const int32_t *bias, const float *out_scale, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_f32(M, N, K, A, lda, packed, bias, out_scale, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, out_scale, NULL, NULL, C, NULL, ldc, 0);
-    vq_qgemm_drive(&g, 4, 1, dot_ukr);
-}
-
-void vq_neondot_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *C,
-                                int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_s8(M, N, K, A, lda, packed, bias, multiplier, shift, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, NULL, multiplier, shift, NULL, C, ldc, 0);
-    vq_qgemm_drive(&g, 4, 1, dot_ukr);
-}
+VQ_DEFINE_QGEMM_ENTRIES(, vq_neondot, 4, 1, 0, dot_ukr)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Quantization and lookup                                                                    */

@@ -253,28 +253,7 @@ VQ_T_AVX2 static void avx2_ukr(const vq_qgemm_args *g, const vq_qcols *cols, int
     if (16 * p + 8 < g->N) avx2_tile(g, cols, i0, mr, p, pc, 1, abuf, widened);
 }
 
-void vq_avx2_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                              const int32_t *bias, const float *out_scale, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_f32(M, N, K, A, lda, packed, bias, out_scale, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, out_scale, NULL, NULL, C, NULL, ldc, 0);
-    vq_qgemm_drive(&g, 6, 1, avx2_ukr);
-}
-
-void vq_avx2_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *C,
-                             int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_s8(M, N, K, A, lda, packed, bias, multiplier, shift, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, NULL, multiplier, shift, NULL, C, ldc, 0);
-    vq_qgemm_drive(&g, 6, 1, avx2_ukr);
-}
+VQ_DEFINE_QGEMM_ENTRIES(, vq_avx2, 6, 1, 0, avx2_ukr)
 
 /* ========================================================================================== */
 /* AVX-VNNI GEMM (ymm)                                                                        */
@@ -332,28 +311,7 @@ VQ_T_AVXVNNI static void avxvnni_ukr(const vq_qgemm_args *g, const vq_qcols *col
 #undef ROW_OUT
 }
 
-VQ_T_AVXVNNI void vq_avxvnni_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                                              const int32_t *bias, const float *out_scale, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_f32(M, N, K, A, lda, packed, bias, out_scale, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, out_scale, NULL, NULL, C, NULL, ldc, 1);
-    vq_qgemm_drive(&g, 6, 1, avxvnni_ukr);
-}
-
-VQ_T_AVXVNNI void vq_avxvnni_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                                             int8_t *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_s8(M, N, K, A, lda, packed, bias, multiplier, shift, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, NULL, multiplier, shift, NULL, C, ldc, 1);
-    vq_qgemm_drive(&g, 6, 1, avxvnni_ukr);
-}
+VQ_DEFINE_QGEMM_ENTRIES(VQ_T_AVXVNNI, vq_avxvnni, 6, 1, 1, avxvnni_ukr)
 
 /* ========================================================================================== */
 /* AVX-512 VNNI GEMM (zmm)                                                                    */
@@ -488,28 +446,7 @@ VQ_T_512 static void z_ukr(const vq_qgemm_args *g, const vq_qcols *cols, int i0,
     else z_tile(g, cols, i0, mr, p, pc, 1);
 }
 
-VQ_T_512 void vq_avx512vnni_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                                             const int32_t *bias, const float *out_scale, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_f32(M, N, K, A, lda, packed, bias, out_scale, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, out_scale, NULL, NULL, C, NULL, ldc, 1);
-    vq_qgemm_drive(&g, 12, 2, z_ukr);
-}
-
-VQ_T_512 void vq_avx512vnni_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const int8_t *packed,
-                                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                                            int8_t *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        vq_ref_qgemm_packed_s8(M, N, K, A, lda, packed, bias, multiplier, shift, C, ldc);
-        return;
-    }
-    const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, NULL, multiplier, shift, NULL, C, ldc, 1);
-    vq_qgemm_drive(&g, 12, 2, z_ukr);
-}
+VQ_DEFINE_QGEMM_ENTRIES(VQ_T_512, vq_avx512vnni, 12, 2, 1, z_ukr)
 
 /* ========================================================================================== */
 /* Quantization                                                                               */

@@ -218,6 +218,36 @@ static inline vq_qgemm_args vq_qgemm_make_args(int M, int N, int K, const int8_t
     return g;
 }
 
+/* The two public int8 GEMM entry points of one ISA (float output and requantized int8 output):
+ * empty shapes return, K = 0 goes through the reference, everything else through the driver
+ * with the ISA's microkernel (MR rows x NP panels per tile; VNNI: the +128 activation trick). */
+#define VQ_DEFINE_QGEMM_ENTRIES(ATTR, PREFIX, MR, NP, VNNI, UKR)                                          \
+    ATTR void PREFIX##_qgemm_packed_f32(int M, int N, int K, const int8_t *A, int lda,                   \
+                                        const int8_t *packed, const int32_t *bias,                        \
+                                        const float *out_scale, float *C, int ldc) {                      \
+        if (M <= 0 || N <= 0) return;                                                                     \
+        if (K <= 0) {                                                                                     \
+            vq_ref_qgemm_packed_f32(M, N, K, A, lda, packed, bias, out_scale, C, ldc);                    \
+            return;                                                                                       \
+        }                                                                                                 \
+        const vq_qgemm_args g =                                                                           \
+            vq_qgemm_make_args(M, N, K, A, lda, packed, bias, out_scale, NULL, NULL, C, NULL, ldc, VNNI); \
+        vq_qgemm_drive(&g, MR, NP, UKR);                                                                  \
+    }                                                                                                     \
+    ATTR void PREFIX##_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda,                    \
+                                       const int8_t *packed, const int32_t *bias,                         \
+                                       const int32_t *multiplier, const int32_t *shift, int8_t *C,        \
+                                       int ldc) {                                                         \
+        if (M <= 0 || N <= 0) return;                                                                     \
+        if (K <= 0) {                                                                                     \
+            vq_ref_qgemm_packed_s8(M, N, K, A, lda, packed, bias, multiplier, shift, C, ldc);             \
+            return;                                                                                       \
+        }                                                                                                 \
+        const vq_qgemm_args g = vq_qgemm_make_args(M, N, K, A, lda, packed, bias, NULL, multiplier,       \
+                                                   shift, NULL, C, ldc, VNNI);                            \
+        vq_qgemm_drive(&g, MR, NP, UKR);                                                                  \
+    }
+
 /* Scalar epilogue of one element (the reference's operations), for partial tiles. */
 static inline void vq_qstore_scalar(const vq_qgemm_args *g, const vq_qcols *cols, int c, int32_t raw, int i,
                                     int n) {
