@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C inner loops (float32 GEMM, LayerNorm, softmax, GELU): a portable scalar reference for
@@ -62,10 +65,28 @@ let package = Package(
             dependencies: ["VentriqQuant", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "VentriqQuantizeTool", dependencies: ["VentriqQuantCLI"], path: "quantize"),
+        // libasound2 (ALSA capture), through pkg-config `alsa`.
+        .systemLibrary(
+            name: "CAlsa",
+            pkgConfig: "alsa",
+            providers: [.apt(["libasound2-dev"])]
+        ),
+        // Firmware profiles: one TOML file per device (rates, lead map, gain, window/hop, budgets).
+        .target(name: "VentriqProfiles", dependencies: ["VentriqModel", "VentriqSignal", .product(name: "TOMLKit", package: "TOMLKit")]),
+        // Streaming: sources (ALSA, file descriptor, replay), the lock-free ring, the window
+        // scheduler and the stream results.
+        .target(
+            name: "VentriqStream",
+            dependencies: [
+                "Ventriq", "VentriqProfiles", "CAlsa",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .executableTarget(
             name: "VentriqCLI",
             dependencies: [
-                "Ventriq", "VentriqQuantCLI", "CVentriqAllocationCounter",
+                "Ventriq", "VentriqQuantCLI", "VentriqStream", "VentriqProfiles", "CVentriqAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -86,6 +107,12 @@ let package = Package(
         .testTarget(
             name: "VentriqTests",
             dependencies: ["Ventriq", "CVentriqAllocationCounter", "VentriqTestSupport"]
+        ),
+        .testTarget(name: "VentriqProfilesTests", dependencies: ["VentriqProfiles", "VentriqTestSupport"]),
+        .testTarget(
+            name: "VentriqStreamTests",
+            dependencies: ["VentriqStream", "CVentriqAllocationCounter", "VentriqTestSupport",
+                           .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
         .testTarget(name: "VentriqQuantTests", dependencies: ["VentriqQuant", "CVentriqAllocationCounter", "VentriqTestSupport"]),
     ]
