@@ -44,6 +44,9 @@ public struct StreamSummary: Sendable, Equatable {
     public var latencyMaxMilliseconds = 0.0
     public var latencyBudgetMilliseconds = 0.0
     public var windowsOverBudget = 0
+    /// Resident memory when the stream started (after start-up) and when it ended.
+    public var rssStartBytes = 0
+    public var rssEndBytes = 0
     public var windowsTotal: Int { windowsScored + dropped.values.reduce(0, +) }
 }
 
@@ -146,6 +149,7 @@ public final class StreamRunner: @unchecked Sendable {
     /// Runs until the source ends or `stop()`; returns the summary (also written as the last line).
     @discardableResult
     public func run() throws -> StreamSummary {
+        summary.rssStartBytes = ProcessMemory.residentBytes()
         let capture = Thread { [self] in captureLoop() }
         capture.name = "ventriq-capture"
         capture.start()
@@ -173,6 +177,7 @@ public final class StreamRunner: @unchecked Sendable {
         summary.latencyMaxMilliseconds = latencies.maximum
         summary.latencyBudgetMilliseconds = settings.latencyBudgetMilliseconds
         summary.framesRead = ring.framesWritten
+        summary.rssEndBytes = ProcessMemory.residentBytes()
         summary.xruns = xruns.load(ordering: .relaxed)
         summary.gaps = gaps.load(ordering: .relaxed)
         writeSummary()
@@ -407,6 +412,10 @@ public final class StreamRunner: @unchecked Sendable {
         line.append(s.latencyBudgetMilliseconds, decimals: 1)
         line.append(",\"over_budget\":")
         line.append(s.windowsOverBudget)
+        line.append("},\"rss_bytes\":{\"start\":")
+        line.append(s.rssStartBytes)
+        line.append(",\"end\":")
+        line.append(s.rssEndBytes)
         line.append("}}}")
         line.flush(to: output)
     }
