@@ -12,7 +12,7 @@ struct VentriqCommand: ParsableCommand {
         abstract: "Estimates cardiac MRI measures (LVEF, RVEF, cardiac output) and disease risks from a 12-lead ECG.",
         discussion: "Not for clinical use: the bundled model is trained on a synthetic cohort.",
         version: VentriqVersion.string,
-        subcommands: [ScoreCommand.self, InspectCommand.self, BenchCommand.self, QuantizeCommand.self, KeygenCommand.self]
+        subcommands: [ScoreCommand.self, StreamCommand.self, InspectCommand.self, BenchCommand.self, ProfileCommand.self, QuantizeCommand.self, KeygenCommand.self]
     )
 
     static func main() {

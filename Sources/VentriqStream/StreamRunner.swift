@@ -16,6 +16,8 @@ public struct StreamSettings: Sendable {
     public var thresholds: [String: Double] = [:]
     /// Latency budget in milliseconds (reported against in the summary; 0: none).
     public var latencyBudgetMilliseconds: Double = 0
+    /// Extra dimensions on every metric (e.g. [("device", "cart-7")] when a daemon runs several streams).
+    public var metricDimensions: [(String, String)] = []
 
     public init(hopSeconds: Double, ringSeconds: Double = 30, qualityGate: Bool = true, thresholds: [String: Double] = [:],
                 latencyBudgetMilliseconds: Double = 0) {
@@ -131,11 +133,12 @@ public final class StreamRunner: @unchecked Sendable {
         resampled = [Float](repeating: 0, count: a.leads.count * modelSamples)
         latencies = LatencyHistogram()
         thresholds = c.diseases.map { settings.thresholds[$0] ?? c.thresholds[$0]! }
-        metricsScored = Counter(label: "ventriq_windows_scored")
+        let dims = settings.metricDimensions
+        metricsScored = Counter(label: "ventriq_windows_scored", dimensions: dims)
         metricsDropped = Dictionary(uniqueKeysWithValues: DropReason.allCases.map {
-            ($0, Counter(label: "ventriq_windows_dropped", dimensions: [("reason", $0.rawValue)]))
+            ($0, Counter(label: "ventriq_windows_dropped", dimensions: dims + [("reason", $0.rawValue)]))
         })
-        metricsLatency = Metrics.Timer(label: "ventriq_window_latency")
+        metricsLatency = Metrics.Timer(label: "ventriq_window_latency", dimensions: dims)
     }
 
     deinit { line.deallocate() }
