@@ -1,4 +1,5 @@
 import ArgumentParser
+import CVentriqAllocationCounter
 import Dispatch
 import Foundation
 import Ventriq
@@ -33,6 +34,9 @@ struct StreamCommand: ParsableCommand {
 
     @Option(name: .long, help: "Kernels: auto, reference, avx2, avx512, avx512_vnni, avx_vnni, neon or neon_dotprod.")
     var kernels: KernelChoice = .automatic
+
+    @Flag(name: .long, help: "Count heap allocations on the scoring thread after the first 10 windows and report them per window on stderr (benchmarks).")
+    var countAllocations = false
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var reading: ReadingOptions
@@ -84,9 +88,25 @@ struct StreamCommand: ParsableCommand {
             return s
         }
         defer { handlers.forEach { $0.cancel() } }
-        do { try runner.run() } catch {
+        var windows = 0
+        if countAllocations {
+            runner.onWindow = { _, _ in
+                windows += 1
+                if windows == 10 { vq_allocation_counter_start() }
+            }
+        }
+        let summary: StreamSummary
+        do { summary = try runner.run() } catch {
             diagnose("error: \(error)")
             throw ExitCode(1)
+        }
+        if countAllocations {
+            vq_allocation_counter_stop()
+            let counted = max(windows - 10, 0)
+            let allocations = counted > 0 ? vq_allocation_counter_allocations() : 0
+            diagnose("ventriq stream: \(allocations) heap allocations on the scoring thread over \(counted) windows after start-up "
+                     + "(\(counted > 0 ? String(format: "%.3f", Double(allocations) / Double(counted)) : "-") per window); "
+                     + "\(summary.windowsScored) scored, RSS \(summary.rssStartBytes / 1024) KiB -> \(summary.rssEndBytes / 1024) KiB")
         }
     }
 
@@ -144,5 +164,19 @@ struct StreamCommand: ParsableCommand {
             throw ExitCode(1)
         }
         return fd
+    }
+}
+
+extension StreamCommand {
+    /// ALSA capture with the profile's channel count, rate, format, gain and period/buffer sizes.
+    func makeAlsaSource(device: String, profile: FirmwareProfile) throws -> SampleSource {
+        guard !device.isEmpty else { throw ValidationError("no ALSA device: give --source alsa:NAME or [source] device in \(self.profile)") }
+        guard let rate = profile.source.sampleRateHz, let format = profile.source.format,
+              let alsaFormat = AlsaSampleFormat(rawValue: format.rawValue), let gain = profile.source.gainMicrovoltsPerLSB else {
+            throw ValidationError("\(self.profile): an ALSA source needs [source] sample_rate_hz, format (S16_LE or S32_LE) and gain_uv_per_lsb")
+        }
+        return try AlsaCaptureSource(device: device, channelNames: profile.channelNames, sampleRateHz: Int(rate), format: alsaFormat,
+                                     gainMicrovoltsPerLSB: gain, periodFrames: profile.effectivePeriodFrames,
+                                     bufferFrames: profile.effectiveBufferFrames)
     }
 }

@@ -4,7 +4,11 @@ import Glibc
 /// unavailable).
 public enum ProcessMemory {
     public static func residentBytes() -> Int {
-        let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
+        // A StaticString's bytes are NUL-terminated: no String-to-C conversion, no allocation.
+        let path: StaticString = "/proc/self/statm"
+        let fd = UnsafeRawPointer(path.utf8Start).withMemoryRebound(to: CChar.self, capacity: path.utf8CodeUnitCount + 1) {
+            open($0, O_RDONLY | O_CLOEXEC)
+        }
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
         var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)

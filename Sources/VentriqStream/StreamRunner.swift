@@ -46,7 +46,7 @@ public struct StreamSummary: Sendable, Equatable {
     public var latencyMaxMilliseconds = 0.0
     public var latencyBudgetMilliseconds = 0.0
     public var windowsOverBudget = 0
-    /// Resident memory when the stream started (after start-up) and when it ended.
+    /// Resident memory after the first 10 windows (start-up done) and when the stream ended.
     public var rssStartBytes = 0
     public var rssEndBytes = 0
     public var windowsTotal: Int { windowsScored + dropped.values.reduce(0, +) }
@@ -100,8 +100,10 @@ public final class StreamRunner: @unchecked Sendable {
     public var onWindow: ((Int, InterpreterOutputs) -> Void)?
 
     /// - Parameter output: file descriptor the JSON lines go to (1 for standard output).
+    ///   - metricsFactory: where the counters and the latency timer go; nil: the process's
+    ///     bootstrapped backend (`MetricsSystem.bootstrap`, a no-op until a daemon sets one).
     public init(model: Model, source: SampleSource, settings: StreamSettings, output: Int32 = 1,
-                kernels: KernelChoice = .automatic) throws {
+                kernels: KernelChoice = .automatic, metricsFactory: MetricsFactory? = nil) throws {
         let c = model.config, a = c.architecture
         scorer = try Scorer(model: model, kernels: kernels)
         self.source = source
@@ -134,11 +136,12 @@ public final class StreamRunner: @unchecked Sendable {
         latencies = LatencyHistogram()
         thresholds = c.diseases.map { settings.thresholds[$0] ?? c.thresholds[$0]! }
         let dims = settings.metricDimensions
-        metricsScored = Counter(label: "ventriq_windows_scored", dimensions: dims)
+        let factory = metricsFactory ?? MetricsSystem.factory
+        metricsScored = Counter(label: "ventriq_windows_scored", dimensions: dims, factory: factory)
         metricsDropped = Dictionary(uniqueKeysWithValues: DropReason.allCases.map {
-            ($0, Counter(label: "ventriq_windows_dropped", dimensions: dims + [("reason", $0.rawValue)]))
+            ($0, Counter(label: "ventriq_windows_dropped", dimensions: dims + [("reason", $0.rawValue)], factory: factory))
         })
-        metricsLatency = Metrics.Timer(label: "ventriq_window_latency", dimensions: dims)
+        metricsLatency = Metrics.Timer(label: "ventriq_window_latency", dimensions: dims, factory: factory)
     }
 
     deinit { line.deallocate() }
@@ -152,7 +155,6 @@ public final class StreamRunner: @unchecked Sendable {
     /// Runs until the source ends or `stop()`; returns the summary (also written as the last line).
     @discardableResult
     public func run() throws -> StreamSummary {
-        summary.rssStartBytes = ProcessMemory.residentBytes()
         let capture = Thread { [self] in captureLoop() }
         capture.name = "ventriq-capture"
         capture.start()
@@ -272,6 +274,7 @@ public final class StreamRunner: @unchecked Sendable {
             return
         }
         emitWindow(start: start, captured: captured, gated: false)
+        if summary.windowsScored == 10 { summary.rssStartBytes = ProcessMemory.residentBytes() }
         if let onWindow { try scorer.interpreter.withOutputs { onWindow(start, $0) } }
         summary.windowsScored += 1
         metricsScored.increment()
@@ -415,7 +418,7 @@ public final class StreamRunner: @unchecked Sendable {
         line.append(s.latencyBudgetMilliseconds, decimals: 1)
         line.append(",\"over_budget\":")
         line.append(s.windowsOverBudget)
-        line.append("},\"rss_bytes\":{\"start\":")
+        line.append("},\"rss_bytes\":{\"after_start\":")
         line.append(s.rssStartBytes)
         line.append(",\"end\":")
         line.append(s.rssEndBytes)

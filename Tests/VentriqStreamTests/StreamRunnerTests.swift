@@ -1,4 +1,5 @@
 import CVentriqAllocationCounter
+import CoreMetrics
 import Foundation
 import Testing
 import VentriqTestSupport
@@ -11,14 +12,14 @@ struct StreamRunnerTests {
     static let sample = TestEnvironment.recordingsDirectory.appendingPathComponent("anterior_mi_00190.hea")
 
     /// Runs a stream into a temporary file; returns its JSON lines and the summary.
-    static func run(_ source: SampleSource, _ settings: StreamSettings,
+    static func run(_ source: SampleSource, _ settings: StreamSettings, metrics: MetricsFactory? = nil,
                     onWindow: ((Int, InterpreterOutputs) -> Void)? = nil) throws -> ([[String: Any]], StreamSummary) {
         let dir = try TestEnvironment.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("out.jsonl").path
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         defer { close(fd) }
-        let runner = try StreamRunner(model: model, source: source, settings: settings, output: fd)
+        let runner = try StreamRunner(model: model, source: source, settings: settings, output: fd, metricsFactory: metrics)
         runner.onWindow = onWindow
         let summary = try runner.run()
         let text = try String(contentsOfFile: path, encoding: .utf8)
