@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-training
 OUT := out
 
-.PHONY: setup build sets quantize demo test test-swift test-kernels-aarch64 test-python typecheck bench cohort calibration figures examples experiment export clean
+.PHONY: setup system-deps build sets quantize demo bench-stream test test-swift test-kernels-aarch64 test-python typecheck bench cohort calibration figures examples experiment export clean
 
 setup: $(STAMP)
 
@@ -24,14 +24,30 @@ VENTRIQ := .build/release/ventriq
 QUANTIZE := .build/release/ventriq-quantize
 SAMPLE := examples/recordings/anterior_mi_00190.hea
 
+# C libraries the runtime links: ALSA (libasound2-dev) for capture; installed when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@pkg-config --exists alsa 2>/dev/null || { echo "installing libasound2-dev and pkg-config (ALSA capture)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libasound2-dev pkg-config; }
+
 # The Swift runtime in release mode (the command lines `ventriq` and `ventriq-quantize`).
-build:
+build: system-deps
 	swift build -c release --product ventriq
 	swift build -c release --product ventriq-quantize
 
-# The main job: score the bundled sample recording with the default (signed int8) model.
+# The main job: score the bundled sample recording with the default (signed int8) model, then
+# stream it (replayed as fast as it scores) through the replay firmware profile.
 demo: build
 	$(VENTRIQ) score $(SAMPLE) --model $(MODEL) --trusted-keys $(TRUSTED) --format text
+	$(VENTRIQ) stream --profile firmware-profiles/replay.toml --source replay:$(SAMPLE)@max --model $(MODEL) --trusted-keys $(TRUSTED)
+
+# A 24-hour-equivalent replay through the whole stream path, as fast as possible: windows scored,
+# drops (0 when unpaced), latency, allocations per window, RSS after start-up and at the end.
+bench-stream: build
+	mkdir -p $(OUT)
+	$(VENTRIQ) stream --profile firmware-profiles/replay.toml --source replay:$(SAMPLE)@max --repeat 8640 \
+	    --model $(MODEL) --trusted-keys $(TRUSTED) --count-allocations --output $(OUT)/bench-stream.jsonl
+	tail -1 $(OUT)/bench-stream.jsonl
 
 # Calibration windows and the labelled held-out set, regenerated from the float model's own
 # cohort config (no training checkpoint needed) -> out/sets.
@@ -43,7 +59,7 @@ quantize: build sets
 	$(QUANTIZE) $(FLOAT_MODEL) --calibration $(OUT)/sets/calibration.safetensors \
 	    --heldout $(OUT)/sets/heldout.safetensors --sign $(DEV_KEY) --output $(MODEL)
 
-test: setup test-swift test-kernels-aarch64 test-python typecheck
+test: setup system-deps test-swift test-kernels-aarch64 test-python typecheck
 
 # Swift tests; those that compare with Python (scipy, wfdb, the trainer) use the venv.
 test-swift: setup

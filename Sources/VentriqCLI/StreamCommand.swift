@@ -65,7 +65,7 @@ struct StreamCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let issues = loaded.validate(against: model.config, arenaBytes: nil)
-        for issue in issues { diagnose("\(profile): \(issue)") }
+        for issue in issues where issue.severity != .info { diagnose("\(profile): \(issue)") }
         if issues.hasErrors { throw ExitCode(1) }
 
         let descriptor = try outputDescriptor(loaded)

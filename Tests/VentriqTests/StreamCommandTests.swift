@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Ventriq
 import VentriqTestSupport
 
 /// `ventriq stream` and `ventriq profile validate` as a device daemon runs them.
@@ -62,6 +63,48 @@ struct StreamCommandTests {
         let speed = try CommandLineTests.ventriq(["stream"] + Self.replay + ["--source", "replay:\(CommandLineTests.sample)@fast"] + Self.trust)
         #expect(speed.status == 2)
         #expect(speed.stderr.contains("speed"))
+    }
+
+    @Test("ALSA capture through the file plugin: the 8-channel cart profile derives the limb leads; the zero padding after the file is a gap, never scored")
+    func alsaFileDevice() throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // 12 s of a cart's 8 channels (I, II, V1-V6) from the sample recording, S16_LE at 2.5 uV/LSB.
+        let recording = try RecordingReader.read(TestEnvironment.repositoryRoot.appendingPathComponent(CommandLineTests.sample))
+        let order = ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"].map { n in recording.channels.first { $0.name == n }! }
+        var raw = [UInt8]()
+        for i in 0..<6000 {
+            for c in order {
+                let v = Int16(max(-32768, min(32767, (Double(c.samples[i % 5000]) * 1000 / 2.5).rounded())))
+                withUnsafeBytes(of: v.littleEndian) { raw += $0 }
+            }
+        }
+        let rawURL = dir.appendingPathComponent("cart.raw")
+        try Data(raw).write(to: rawURL)
+        let config = dir.appendingPathComponent("asound.conf")
+        let text = "pcm.ecgsim {\n type file\n slave.pcm { type null }\n file \"/dev/null\"\n infile \"\(rawURL.path)\"\n format \"raw\"\n}\n"
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out.jsonl")
+        let process = Process()
+        process.executableURL = CommandLineTests.executable
+        process.arguments = ["stream", "--profile", "firmware-profiles/cart-8ch-500hz.toml", "--source", "alsa:ecgsim",
+                             "--output", out.path] + Self.trust
+        process.currentDirectoryURL = TestEnvironment.repositoryRoot
+        process.environment = ProcessInfo.processInfo.environment.merging(["ALSA_CONFIG_PATH": config.path]) { $1 }
+        process.standardError = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let summary = try #require(lines.last?["summary"] as? [String: Any])
+        // Windows every 1 s over 12 s of data: those starting at 0...7 s lie in the data (8); the
+        // ones reaching into the zero padding after it are dropped as source gaps, never scored.
+        #expect(summary["scored"] as? Int == 8)
+        #expect(((summary["dropped"] as! [String: Int])["source_gap"] ?? 0) >= 1)
+        #expect(summary["windows"] as? Int == lines.count - 1)
+        #expect(lines[0]["status"] as? String == "scored")
+        #expect((lines[0]["quality"] as! [String: String]).count == 12)
     }
 
     @Test("the shipped profiles validate against the default model")
