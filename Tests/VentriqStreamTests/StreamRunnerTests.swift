@@ -78,4 +78,30 @@ struct StreamRunnerTests {
         let first = lines[0]
         #expect((first["window"] as! [String: Any])["end_sample"] as? Int == 5000)
     }
+
+    @Test("a flat lead gates its windows: each still yields a line saying why")
+    func qualityGate() throws {
+        var recording = try RecordingReader.read(Self.sample)
+        let v3 = recording.channels.firstIndex { $0.name == "V3" }!
+        for i in 0..<2500 { recording.channels[v3].samples[i] = 0.25 }  // lead-off in the first 5 s
+        let (lines, summary) = try Self.run(ReplaySource(recording: recording, speed: nil), StreamSettings(hopSeconds: 5, qualityGate: true))
+        #expect(summary.windowsScored == 1)
+        #expect(summary.dropped[.qualityGate] == 1)
+        #expect(lines[0]["status"] as? String == "gated" && lines[0]["reason"] as? String == "quality_gate")
+        #expect((lines[0]["quality"] as! [String: String])["V3"] == "flat")
+        #expect(lines[1]["status"] as? String == "scored")
+    }
+
+    @Test("a scorer slower than a paced source drops the oldest windows as backlog; every window is accounted for")
+    func backlog() throws {
+        let recording = try RecordingReader.read(Self.sample)
+        // 200 s of signal delivered in about 0.1 s: the scorer cannot keep up with a small ring.
+        let source = try ReplaySource(recording: recording, speed: 2000, repeatCount: 20)
+        let (lines, summary) = try Self.run(source, StreamSettings(hopSeconds: 0.5, ringSeconds: 11, qualityGate: false))
+        let expected = (100_000 - 2500) / 250 + 1
+        #expect(summary.windowsTotal == expected)
+        #expect(lines.count == expected + 1)
+        #expect((summary.dropped[.backlog] ?? 0) > 0)
+        #expect(summary.windowsScored > 0)
+    }
 }
