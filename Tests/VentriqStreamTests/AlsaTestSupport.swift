@@ -155,7 +155,7 @@ struct AlsaReadLog {
 
 extension AlsaCaptureSource {
     /// Reads until `.endOfStream`, `limit` reads or `untilFrames` frames, `maxFrames` at a time.
-    func readAll(maxFrames: Int, limit: Int = 100_000, untilFrames: Int = .max) throws -> AlsaReadLog {
+    func readAll(maxFrames: Int, limit: Int = 20_000, untilFrames: Int = .max) throws -> AlsaReadLog {
         var log = AlsaReadLog()
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxFrames * channelCount)
         defer { buffer.deallocate() }
