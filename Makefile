@@ -51,7 +51,9 @@ bench-stream: build
 
 # Calibration windows and the labelled held-out set, regenerated from the float model's own
 # cohort config (no training checkpoint needed) -> out/sets.
-sets: setup
+SETS := $(OUT)/sets/calibration.safetensors
+sets: $(SETS)
+$(SETS): $(FLOAT_MODEL) | setup
 	$(PY) -m ventriq_training.export --sets-from $(FLOAT_MODEL) --sets-dir $(OUT)/sets
 
 # The bundled int8 model: calibrate, check the accuracy gate, sign with the development key.
@@ -69,10 +71,12 @@ test-swift: setup
 test-kernels-aarch64:
 	bash scripts/test-kernels-aarch64.sh
 
-# Latency, allocations, arena and RSS of the default model (a benchmark, not a test).
-bench: build
-	$(VENTRIQ) bench --model $(MODEL) --trusted-keys $(TRUSTED)
-	$(VENTRIQ) bench --model $(FLOAT_MODEL) --allow-unsigned
+# Latency, allocations, arena and RSS of the default model, then Ventriq vs ONNX Runtime (fp32,
+# int8 dynamic, int8 static QDQ) side by side on the same model and window (a benchmark, not a
+# test) -> out/bench/side_by_side.{md,json,png}.
+bench: build sets
+	$(VENTRIQ) bench --model $(MODEL) --trusted-keys $(TRUSTED) --ops
+	$(PY) benchmarks/side_by_side.py
 
 test-python: setup
 	cd training && ../$(PY) -m pytest -q

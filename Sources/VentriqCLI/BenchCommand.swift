@@ -36,6 +36,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
+    @Flag(name: .long, help: "With --json: include every timed run (ms), for side-by-side scripts that pool rounds.")
+    var raw = false
+
     @OptionGroup var reading: ReadingOptions
 
     func validate() throws {
@@ -82,7 +85,9 @@ struct BenchCommand: ParsableCommand {
             arenaBytes: memory.arenaBytes, activationBytes: memory.activationBytes,
             activationLowerBoundBytes: memory.lowerBoundBytes, activationUnsharedBytes: memory.unsharedBytes,
             weightBytes: memory.weightBytes, modelFileBytes: model.file.fileSize, peakRSSBytes: peakRSS(),
-            windowSeconds: Double(a.windowSamples) / a.fsHz)
+            windowSeconds: Double(a.windowSamples) / a.fsHz,
+            engineSamplesMs: raw ? engine.map { Double($0) / 1e6 } : nil,
+            windowSamplesMs: raw ? window.map { Double($0) / 1e6 } : nil)
         if ops && !json { print("\n" + (try opBreakdown(scorer.interpreter))) }
         if json {
             let encoder = JSONEncoder()
@@ -155,7 +160,14 @@ struct BenchCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
+    /// Peak resident memory of this process image: VmHWM from /proc/self/status (reset at exec;
+    /// getrusage's ru_maxrss survives exec and would report a large parent's peak).
     private func peakRSS() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kib = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") {
+            return kib * 1024
+        }
         var usage = rusage()
         getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
         return Int(usage.ru_maxrss) * 1024  // Linux reports kilobytes
@@ -201,6 +213,8 @@ struct BenchReport: Codable {
     var modelFileBytes: Int
     var peakRSSBytes: Int
     var windowSeconds: Double
+    var engineSamplesMs: [Double]?
+    var windowSamplesMs: [Double]?
 
     var table: String {
         func ms(_ v: Double) -> String { String(format: "%8.3f", v) }

@@ -1,0 +1,216 @@
+"""Ventriq vs ONNX Runtime on the same model, inputs and machine, in one run (`make bench`).
+
+    .venv/bin/python benchmarks/side_by_side.py [--rounds 5] [--runs 200] [--threads 1]
+
+Rows: ONNX Runtime fp32, int8 dynamic (quantize_dynamic, s8 weights), int8 static QDQ s8/s8 and
+u8/s8 per-channel (quantize_static, MinMax, calibrated on the same windows Ventriq's quantizer
+used); Ventriq float32 and int8 (`ventriq bench --json --raw`). Timing: batch 1, the model on one
+preprocessed 5 s window (preprocessing excluded on both sides), `--threads` intra-op threads for
+ONNX Runtime (Ventriq runs one thread). The rows are measured in `--rounds` interleaved rounds
+(each round runs every row once, `--runs / --rounds` timed runs after a warm-up) so the machine's
+noise falls on all of them; medians and p99 are over all pooled runs.
+
+Agreement: every row scores the 5 bundled recordings (consecutive 5 s windows, mean of outputs);
+the table gives each row's largest |difference| from ONNX Runtime fp32 on the three estimates (in
+their units: %, %, l/min) and on the six probabilities, so the int8 rows of both runtimes are
+compared on the same scale.
+
+Writes the table to stdout and `out/bench/side_by_side.{json,md,png}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+from safetensors import safe_open
+from safetensors.numpy import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "training"))
+
+from ventriq_training.preprocess import PreprocessConfig, preprocess  # noqa: E402
+from ventriq_training.score import read_recording  # noqa: E402
+
+OUT = ROOT / "out" / "bench"
+VENTRIQ = ROOT / ".build" / "release" / "ventriq"
+FLOAT = ROOT / "models" / "ventriq-compact.safetensors"
+INT8 = ROOT / "models" / "ventriq-compact-int8.safetensors"
+ONNX = ROOT / "models" / "ventriq-compact.onnx"
+RECORDINGS = sorted((ROOT / "examples" / "recordings").glob("*.hea"))
+
+
+class Windows(CalibrationDataReader):
+    def __init__(self, windows: np.ndarray) -> None:
+        self.items = iter([{"ecg_preprocessed": w[None]} for w in windows])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self.items, None)
+
+
+def ort_models(calibration: np.ndarray) -> dict[str, Path]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    paths = {"onnxruntime fp32": ONNX}
+    dyn = OUT / "compact-int8-dynamic.onnx"
+    quantize_dynamic(str(ONNX), str(dyn), weight_type=QuantType.QInt8, per_channel=True)
+    paths["onnxruntime int8 dynamic"] = dyn
+    for name, act in (("s8s8", QuantType.QInt8), ("u8s8", QuantType.QUInt8)):
+        p = OUT / f"compact-int8-static-{name}.onnx"
+        quantize_static(str(ONNX), str(p), Windows(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=act, weight_type=QuantType.QInt8)
+        paths[f"onnxruntime int8 static {name[:2]}/{name[2:]}"] = p
+    return paths
+
+
+def ort_time(session: ort.InferenceSession, x: np.ndarray, runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        session.run(None, {"ecg_preprocessed": x})
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        session.run(None, {"ecg_preprocessed": x})
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def ventriq_time(model: Path, runs: int, warmup: int) -> tuple[list[float], dict[str, Any]]:
+    args = [str(VENTRIQ), "bench", "--model", str(model), "--json", "--raw", "--iterations", str(runs), "--warmup", str(warmup)]
+    args += ["--trusted-keys", str(ROOT / "keys" / "trusted")] if "int8" in model.name else ["--allow-unsigned"]
+    report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+    return report["engineSamplesMs"], report
+
+
+def ort_scores(session: ort.InferenceSession, pre: PreprocessConfig) -> np.ndarray:
+    rows = []
+    for path in RECORDINGS:
+        rec = read_recording(path)
+        n = rec.signal.shape[1] // 2500
+        x = preprocess(np.stack([rec.signal[:, k * 2500:(k + 1) * 2500] for k in range(n)]), pre).astype(np.float32)
+        outs = [session.run(None, {"ecg_preprocessed": w[None]}) for w in x]
+        reg = np.mean([o[1][0] for o in outs], axis=0)
+        prob = np.mean([1 / (1 + np.exp(-o[2][0].astype(np.float64))) for o in outs], axis=0)
+        rows.append(np.concatenate([reg, prob]))
+    return np.array(rows)
+
+
+def ventriq_scores(model: Path) -> np.ndarray:
+    args = [str(VENTRIQ), "score", *map(str, RECORDINGS), "--model", str(model)]
+    args += ["--trusted-keys", str(ROOT / "keys" / "trusted")] if "int8" in model.name else ["--allow-unsigned"]
+    lines = subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT).stdout.splitlines()
+    rows = []
+    for line in lines:
+        r = json.loads(line)
+        rows.append([e["value"] for e in r["estimates"]] + [k["probability"] for k in r["risks"]])
+    return np.array(rows)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--runs", type=int, default=200, help="timed runs per row in all (at least 200 for the report)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed runs per row and round")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--calibration", type=Path, default=ROOT / "out" / "sets" / "calibration.safetensors")
+    a = p.parse_args()
+    if not VENTRIQ.exists():
+        p.error(f"{VENTRIQ} not found: run `make build` first")
+    if not a.calibration.exists():
+        p.error(f"{a.calibration} not found: run `make sets` first")
+    calibration = load_file(str(a.calibration))["windows"][:64].astype(np.float32)
+    golden = load_file(str(ROOT / "models" / "ventriq-compact.golden.safetensors"))
+    x = golden["input.preprocessed"][:1].astype(np.float32)
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = a.threads
+    options.inter_op_num_threads = 1
+    sessions = {name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                for name, path in ort_models(calibration).items()}
+    per_round = max(1, a.runs // a.rounds)
+    samples: dict[str, list[float]] = {name: [] for name in [*sessions, "ventriq float32", "ventriq int8"]}
+    reports: dict[str, dict[str, Any]] = {}
+    for r in range(a.rounds):
+        for name, session in sessions.items():
+            samples[name] += ort_time(session, x, per_round, a.warmup)
+        for name, model in (("ventriq float32", FLOAT), ("ventriq int8", INT8)):
+            times, report = ventriq_time(model, per_round, a.warmup)
+            samples[name] += times
+            reports[name] = report
+        print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
+
+    with safe_open(str(FLOAT), "np") as f:
+        pre = PreprocessConfig.from_dict(json.loads(f.metadata()["config"])["preprocessing"]["config"])
+    reference = ort_scores(sessions["onnxruntime fp32"], pre)
+    def deviation(scores: np.ndarray) -> tuple[float, float]:
+        d = np.abs(scores - reference)
+        return float(d[:, :3].max()), float(d[:, 3:].max())  # estimates (in their units), probabilities
+
+    agreement = {name: deviation(ort_scores(s, pre)) for name, s in sessions.items()}
+    agreement["ventriq float32"] = deviation(ventriq_scores(FLOAT))
+    agreement["ventriq int8"] = deviation(ventriq_scores(INT8))
+
+    macs = reports["ventriq int8"]["macsPerWindow"]
+    fastest_int8 = min((n for n in sessions if "int8" in n), key=lambda n: float(np.median(samples[n])))
+    rows = []
+    for name, ms in samples.items():
+        arr = np.array(ms)
+        med, p99 = float(np.median(arr)), float(np.percentile(arr, 99))
+        rows.append({
+            "row": name, "runs": len(ms), "median_ms": med, "p99_ms": p99, "p99_over_median": p99 / med,
+            "ratio_to_ort_fp32": med / float(np.median(samples["onnxruntime fp32"])),
+            "ratio_to_fastest_ort_int8": med / float(np.median(samples[fastest_int8])),
+            "gmac_per_s": macs / (med * 1e-3) / 1e9,
+            "max_abs_estimate_diff_vs_ort_fp32": agreement[name][0],
+            "max_abs_probability_diff_vs_ort_fp32": agreement[name][1],
+        })
+    ventriq_memory = {k: {f: reports[k][f] for f in ("arenaBytes", "activationBytes", "activationLowerBoundBytes", "weightBytes",
+                                                   "peakRSSBytes", "allocationsPerWindow", "kernels")} for k in reports}
+    result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": a.threads,
+                          "onnxruntime": ort.__version__},
+              "macs_per_window": macs, "fastest_ort_int8": fastest_int8, "rows": rows, "ventriq": ventriq_memory,
+              "preprocessing": "excluded on both sides"}
+    lines = [f"model ventriq-compact, batch 1, {a.threads} ORT thread(s) / 1 Ventriq thread, preprocessing excluded; "
+             f"{macs / 1e6:.0f} M MACs per window; {a.rounds} interleaved rounds",
+             "", "| row | runs | median ms | p99 ms | p99/median | vs ORT fp32 | vs fastest ORT int8 | GMAC/s | max abs d estimate | max abs d probability |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r['row']} | {r['runs']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['p99_over_median']:.2f} | "
+                     f"{r['ratio_to_ort_fp32']:.2f} | {r['ratio_to_fastest_ort_int8']:.2f} | {r['gmac_per_s']:.1f} | "
+                     f"{r['max_abs_estimate_diff_vs_ort_fp32']:.3f} | {r['max_abs_probability_diff_vs_ort_fp32']:.4f} |")
+    for k, m in ventriq_memory.items():
+        lines.append(f"\n{k}: kernels {m['kernels']}, arena {m['arenaBytes']} B (activations {m['activationBytes']} B, lower bound "
+                     f"{m['activationLowerBoundBytes']} B), weights {m['weightBytes']} B, peak RSS {m['peakRSSBytes']} B, "
+                     f"allocations per window {m['allocationsPerWindow']}")
+    table = "\n".join(lines)
+    print(table)
+    (OUT / "side_by_side.json").write_text(json.dumps(result, indent=1))
+    (OUT / "side_by_side.md").write_text(table + "\n")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        names = [r["row"] for r in rows]
+        med = [r["median_ms"] for r in rows]
+        err = [[0] * len(rows), [r["p99_ms"] - r["median_ms"] for r in rows]]
+        ax.barh(names, med, xerr=err, color=["#999" if n.startswith("onnx") else "#c33" for n in names])
+        ax.set_xlabel("ms per 5 s window (median, whisker to p99)")
+        ax.invert_yaxis()
+        fig.tight_layout()
+        fig.savefig(OUT / "side_by_side.png", dpi=120)
+    except ImportError:
+        print("matplotlib missing: no chart", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
