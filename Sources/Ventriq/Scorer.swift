@@ -126,12 +126,18 @@ public final class Scorer {
                 }
             }
         }
-        try rawWindow.withUnsafeBufferPointer { (raw) throws in
-            try quality.withUnsafeMutableBufferPointer { q in
-                try LeadQuality.assess(window: raw, leadCount: leadCount, into: q, thresholds: qualityThresholds)
-            }
-            try interpreter.withInput { input in try conditioner.condition(raw, into: input) }
+        try rawWindow.withUnsafeBufferPointer { try scoreWindow($0) }
+    }
+
+    /// Quality check, conditioning and inference of one raw window already laid out as the
+    /// model's leads x samples (lead-major, millivolts): what streams call, without another copy.
+    /// Allocates nothing.
+    public func scoreWindow(_ raw: UnsafeBufferPointer<Float>) throws {
+        let leadCount = config.architecture.leads.count
+        try quality.withUnsafeMutableBufferPointer { q in
+            try LeadQuality.assess(window: raw, leadCount: leadCount, into: q, thresholds: qualityThresholds)
         }
+        try interpreter.withInput { input in try conditioner.condition(raw, into: input) }
         try interpreter.invoke()
     }
 

@@ -261,9 +261,9 @@ public final class StreamRunner: @unchecked Sendable {
                     }
                 }
             }
-            try scorer.scoreWindow(resampled, sampleCount: modelSamples, start: 0)
+            try resampled.withUnsafeBufferPointer { try scorer.scoreWindow($0) }
         } else {
-            try scorer.scoreWindow(leadMajor, sampleCount: modelSamples, start: 0)
+            try leadMajor.withUnsafeBufferPointer { try scorer.scoreWindow($0) }
         }
         let quality = scorer.lastQuality
         var allOK = true
