@@ -33,9 +33,3 @@ public enum KernelChoice: String, Sendable, CaseIterable {
     /// Whether this build and CPU can run the choice.
     public var isAvailable: Bool { vq_kernels_table(isa) != nil }
 }
-
-/// Which kernel implementation the process-wide entry points run.
-public enum KernelInfo {
-    /// "avx512", "avx2", "neon" or "reference".
-    public static var isaName: String { String(cString: vq_kernels_isa_name()) }
-}

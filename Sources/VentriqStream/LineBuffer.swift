@@ -28,11 +28,6 @@ struct LineBuffer {
         text.withUTF8Buffer { for b in $0 { append(b) } }
     }
 
-    mutating func append(string: String) {
-        var s = string
-        s.withUTF8 { for b in $0 { append(b) } }
-    }
-
     /// A JSON string value, escaped.
     mutating func appendQuoted(_ string: String) {
         append(UInt8(ascii: "\""))
