@@ -205,3 +205,12 @@ void vq_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale
 void vq_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y) {
     vq_kernels_active()->lut_s8(n, x, lut256, y);
 }
+
+void vq_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale) {
+    vq_kernels_active()->quantize_rows_s8(rows, cols, x, ldx, y, ldy, scale);
+}
+
+void vq_softmax_s8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+                   int32_t *row_sum) {
+    vq_kernels_active()->softmax_s8(rows, cols, x, ldx, row_scale, y, ldy, row_sum);
+}

@@ -64,6 +64,12 @@
 #define M_GT(a, b) vcgtq_f32((a), (b))
 #define M_NAN(a) vmvnq_u32(vceqq_f32((a), (a)))
 #define V_SELECT(m, a, b) vbslq_f32((m), (a), (b))
+/* 4 int32 lanes in [-128, 127] -> 4 int8 (saturating narrows; the values already fit) */
+#define VI_STORE_S8(p, a)                                                                          \
+    do {                                                                                           \
+        const int16x4_t h_ = vqmovn_s32(a);                                                        \
+        vst1_lane_s32((int32_t *)(void *)(p), vreinterpret_s32_s8(vqmovn_s16(vcombine_s16(h_, h_))), 0); \
+    } while (0)
 
 static inline float vq_neon_hsum(float32x4_t v) { return vaddvq_f32(v); }
 static inline float vq_neon_hmax(float32x4_t v) { return vmaxvq_f32(v); }

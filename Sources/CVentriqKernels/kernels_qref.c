@@ -38,6 +38,27 @@ void vq_qgemm_pack(const int8_t *W, int N, int K, int8_t *packed) {
     }
 }
 
+void vq_qgemm_pack_transposed(const int8_t *Wt, int N, int K, int ldwt, int8_t *packed) {
+    if (N <= 0 || K <= 0) return;
+    const int panels = (N + 15) / 16, kp = vq_qgemm_kp(K);
+    for (int p = 0; p < panels; p++) {
+        int8_t *dst = packed + (size_t)p * VQ_QGEMM_PANEL_BYTES(K);
+        const int jn = N - 16 * p < 16 ? N - 16 * p : 16;
+        int32_t colsum[16] = {0};
+        /* Row k of Wt holds W[., k]: read it contiguously, scatter into the 4-byte groups. */
+        for (int k = 0; k < kp; k++) {
+            const int8_t *src = k < K ? Wt + (size_t)k * ldwt + 16 * p : NULL;
+            int8_t *g = dst + (size_t)64 * (k / 4) + k % 4;
+            for (int j = 0; j < 16; j++) {
+                const int8_t v = src && j < jn ? src[j] : 0;
+                g[4 * j] = v;
+                colsum[j] += v;
+            }
+        }
+        memcpy(dst + (size_t)16 * kp, colsum, sizeof colsum);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* GEMM                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
@@ -83,6 +104,38 @@ void vq_ref_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_s
             else q = (int8_t)(int)rintf(p); /* round half to even (default rounding mode) */
             y[(size_t)r * ldy + c] = q;
         }
+}
+
+void vq_ref_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        float amax = 0.0f;
+        for (int c = 0; c < cols; c++) {
+            const float a = fabsf(xr[c]);
+            if (a > amax) amax = a; /* NaN compares false: skipped */
+        }
+        float inv;
+        vq_dynamic_scale(amax, &scale[r], &inv);
+        vq_ref_quantize_s8(1, cols, xr, ldx, inv, y + (size_t)r * ldy, ldy);
+    }
+}
+
+void vq_ref_softmax_s8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+                       int32_t *row_sum) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        int8_t *yr = y + (size_t)r * ldy;
+        float m = -INFINITY;
+        for (int c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
+        int32_t sum = 0;
+        for (int c = 0; c < cols; c++) {
+            const float t = fmaxf((xr[c] - m) * row_scale[r], -87.0f);
+            const float q = fminf(rintf(expf(t) * 127.0f), 127.0f); /* SIMD: 2^(x c - m c), c = a log2 e */
+            yr[c] = (int8_t)(int32_t)q;
+            sum += (int32_t)q;
+        }
+        row_sum[r] = sum;
+    }
 }
 
 void vq_ref_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y) {

@@ -194,4 +194,6 @@ const vq_kernel_table vq_table_reference = {
     .qgemm_packed_s8 = vq_ref_qgemm_packed_s8,
     .quantize_s8 = vq_ref_quantize_s8,
     .lut_s8 = vq_ref_lut_s8,
+    .quantize_rows_s8 = vq_ref_quantize_rows_s8,
+    .softmax_s8 = vq_ref_softmax_s8,
 };

@@ -72,6 +72,12 @@
 #define M_GT(a, b) _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
 #define M_NAN(a) _mm256_cmp_ps((a), (a), _CMP_UNORD_Q)
 #define V_SELECT(m, a, b) _mm256_blendv_ps((b), (a), (m))
+/* 8 int32 lanes in [-128, 127] -> 8 int8 (saturating packs; the values already fit) */
+#define VI_STORE_S8(p, a)                                                                          \
+    do {                                                                                           \
+        const __m128i w_ = _mm_packs_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256((a), 1)); \
+        _mm_storel_epi64((__m128i *)(void *)(p), _mm_packs_epi16(w_, w_));                         \
+    } while (0)
 
 VQ_TARGET static inline float vq_avx2_hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -194,6 +200,8 @@ VQ_TARGET static inline void vq_avx2_ukr(int kc, const float *a, ptrdiff_t lda, 
 #define M_GT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 #define M_NAN(a) _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q)
 #define V_SELECT(m, a, b) _mm512_mask_blend_ps((m), (b), (a))
+/* 16 int32 lanes in [-128, 127] -> 16 int8 (vpmovdb truncates; the values already fit) */
+#define VI_STORE_S8(p, a) _mm_storeu_si128((__m128i *)(void *)(p), _mm512_cvtepi32_epi8(a))
 
 VQ_TARGET static inline float vq_avx512_hsum(__m512 v) {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),

@@ -93,6 +93,19 @@ static inline void vq_gemm_k0(int M, int N, float alpha, const float *bias, int 
     }
 }
 
+/* The dynamic symmetric scale of a vector whose largest finite magnitude is amax (the one
+ * definition, for vq_quantize_rows_s8 on every ISA and vq_attention_s8): scale = amax / 127,
+ * inv = 127 / amax; amax 0 (or not finite) gives scale 0 and inv 0, so every value becomes 0. */
+static inline void vq_dynamic_scale(float amax, float *scale, float *inv) {
+    if (amax > 0.0f && amax <= 3.4028234663852886e38f) {
+        *scale = amax / 127.0f;
+        *inv = 127.0f / amax;
+    } else {
+        *scale = 0.0f;
+        *inv = 0.0f;
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* int8 GEMM: layout helpers and the driver shared by every SIMD version                      */
 /* ------------------------------------------------------------------------------------------ */

@@ -20,6 +20,7 @@
  *   VI_ADD VI_SUB(a, b) VI_SRAI1(a) VI_SHL23(a) VI_SET1(i) VI_AS_V(a)
  *   M_LT M_GT(a, b) M_NAN(a)       lane masks
  *   V_SELECT(m, a, b)              m ? a : b per lane
+ *   VI_STORE_S8(p, a)              store VQ_W int32 lanes (each in [-128, 127]) as VQ_W int8
  *   VQ_FN(hsum)(v) VQ_FN(hmax)(v)  horizontal sum / max (functions)
  *   VQ_INT8_MEMBERS                the int8 members of the table (designated initializers)
  *   VQ_VARIANT_SFX, VQ_VARIANT_ID, VQ_VARIANT_NAME, VQ_VARIANT_INT8_MEMBERS (optional): a second
@@ -271,6 +272,100 @@ VQ_TARGET static void VQ_FN(softmax_rows)(int rows, int cols, float *x, int ld) 
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Attention's int8 pieces: per-row dynamic quantization, softmax to int8 probabilities        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* vq_quantize_s8's element operation on a vector (NaN -> 0, clamp, round half to even). */
+VQ_TARGET static inline vq_v VQ_FN(v_q127)(vq_v p) {
+    p = V_SELECT(M_NAN(p), V_ZERO(), p);
+    return V_ROUND(V_MIN(V_MAX(p, V_SET1(-127.0f)), V_SET1(127.0f)));
+}
+
+/* The first n (< VQ_W) lanes of a vector of integer-valued floats as int8; returns their sum. */
+VQ_TARGET static inline int32_t VQ_FN(store_part_s8)(int8_t *p, int n, vq_v v) {
+    VQ_ALIGNED float buf[VQ_W];
+    V_STORE(buf, v);
+    int32_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        p[i] = (int8_t)(int32_t)buf[i];
+        sum += (int32_t)buf[i];
+    }
+    return sum;
+}
+
+VQ_TARGET static void VQ_FN(quantize_rows_s8)(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy,
+                                              float *scale) {
+    const int body = cols - cols % VQ_W, tail = cols - body;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (ptrdiff_t)r * ldx;
+        int8_t *yr = y + (ptrdiff_t)r * ldy;
+        vq_v m = V_ZERO();
+        for (int j = 0; j < body; j += VQ_W) {
+            const vq_v a = V_ABS(V_LOAD(xr + j));
+            m = V_MAX(m, V_SELECT(M_NAN(a), V_ZERO(), a));
+        }
+        if (tail) {
+            const vq_v a = V_ABS(VQ_FN(load_part)(xr + body, tail, 0.0f));
+            m = V_MAX(m, V_SELECT(M_NAN(a), V_ZERO(), a));
+        }
+        float inv;
+        vq_dynamic_scale(cols > 0 ? VQ_FN(hmax)(m) : 0.0f, &scale[r], &inv);
+        const vq_v vinv = V_SET1(inv);
+        for (int j = 0; j < body; j += VQ_W) VI_STORE_S8(yr + j, V_TO_I(VQ_FN(v_q127)(V_MUL(V_LOAD(xr + j), vinv))));
+        if (tail) VQ_FN(store_part_s8)(yr + body, tail, VQ_FN(v_q127)(V_MUL(VQ_FN(load_part)(xr + body, tail, 0.0f), vinv)));
+    }
+}
+
+/*
+ * rint(127 * 2^y) for y <= 0, clamped to [0, 127]: only 7 bits survive, so a short polynomial
+ * suffices: y = n + f (n = round(y), |f| <= 1/2), 2^f by its degree-4 Taylor polynomial (relative
+ * error <= 4e-5, far below the 1/254 of one step), the factor 127 folded into the coefficients,
+ * then 2^n through the exponent bits. y below -30 gives 0 (127 * 2^-30 rounds to 0).
+ */
+VQ_TARGET static inline vq_v VQ_FN(v_exp2_q127)(vq_v y) {
+    y = V_MAX(y, V_SET1(-30.0f));
+    const vq_v n = V_ROUND(y);
+    const vq_v f = V_SUB(y, n);
+    vq_v p = V_SET1(127.0f * 9.618129107628477e-3f);
+    p = V_FMA(p, f, V_SET1(127.0f * 5.550410866482158e-2f));
+    p = V_FMA(p, f, V_SET1(127.0f * 2.402265069591007e-1f));
+    p = V_FMA(p, f, V_SET1(127.0f * 6.931471805599453e-1f));
+    p = V_FMA(p, f, V_SET1(127.0f));
+    p = V_MUL(p, VI_AS_V(VI_SHL23(VI_ADD(V_TO_I(n), VI_SET1(127)))));
+    return V_ROUND(V_MIN(p, V_SET1(127.0f)));
+}
+
+VQ_TARGET static void VQ_FN(softmax_s8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
+                                        int8_t *y, int ldy, int32_t *row_sum) {
+    const int body = cols - cols % VQ_W, tail = cols - body;
+    const float ninf = -__builtin_inff();
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (ptrdiff_t)r * ldx;
+        int8_t *yr = y + (ptrdiff_t)r * ldy;
+        if (cols <= 0) {
+            row_sum[r] = 0;
+            continue;
+        }
+        vq_v m = V_SET1(ninf);
+        for (int j = 0; j < body; j += VQ_W) m = V_MAX(m, V_LOAD(xr + j));
+        if (tail) m = V_MAX(m, VQ_FN(load_part)(xr + body, tail, ninf));
+        const float mx = VQ_FN(hmax)(m);
+        /* exponent in base 2: y = (x - m) * a * log2(e) = x * c - m * c, one FMA */
+        const float c = row_scale[r] * 1.44269504088896341f;
+        const vq_v vc = V_SET1(c), vmc = V_SET1(-(mx * c));
+        vq_v sum = V_ZERO();
+        for (int j = 0; j < body; j += VQ_W) {
+            const vq_v q = VQ_FN(v_exp2_q127)(V_FMA(V_LOAD(xr + j), vc, vmc));
+            sum = V_ADD(sum, q); /* integers: exact in float up to 2^24 */
+            VI_STORE_S8(yr + j, V_TO_I(q));
+        }
+        int32_t s = (int32_t)VQ_FN(hsum)(sum);
+        if (tail) s += VQ_FN(store_part_s8)(yr + body, tail, VQ_FN(v_exp2_q127)(V_FMA(VQ_FN(load_part)(xr + body, tail, mx), vc, vmc)));
+        row_sum[r] = s;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* GEMM driver                                                                                */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -359,7 +454,8 @@ VQ_TARGET static void VQ_FN(sgemm_nn)(int M, int N, int K, const float *A, int l
     .sgemm_packed = VQ_FN(sgemm_packed), .sgemm_packed_accumulate = VQ_FN(sgemm_packed_accumulate), \
     .sgemm_nt = VQ_FN(sgemm_nt), .sgemm_nn = VQ_FN(sgemm_nn), .layernorm = VQ_FN(layernorm),      \
     .softmax_rows = VQ_FN(softmax_rows), .gelu_erf = VQ_FN(gelu_erf), .erf = VQ_FN(erf),           \
-    .exp = VQ_FN(exp), .add = VQ_FN(add), .mean_rows = VQ_FN(mean_rows)
+    .exp = VQ_FN(exp), .add = VQ_FN(add), .mean_rows = VQ_FN(mean_rows),                           \
+    .quantize_rows_s8 = VQ_FN(quantize_rows_s8), .softmax_s8 = VQ_FN(softmax_s8)
 
 const vq_kernel_table VQ_CAT(vq_table_, VQ_SFX) = {
     .isa = VQ_ISA_ID,
@@ -421,3 +517,4 @@ const vq_kernel_table VQ_CAT(vq_table_, VQ_VARIANT_SFX) = {
 #undef M_GT
 #undef M_NAN
 #undef V_SELECT
+#undef VI_STORE_S8

@@ -135,6 +135,7 @@ struct BenchCommand: ParsableCommand {
             case .lookup: return "GELU table (int8)"
             case .gelu: return "GELU (float)"
             case .attention: return "attention (float)"
+            case .int8Attention: return "attention (int8)"
             case .layerNorm: return "LayerNorm (float)"
             case .add, .addWeight: return "residual / positional add"
             case .meanRows, .sigmoid: return "pooling and heads"

@@ -1,3 +1,4 @@
+import CVentriqKernels
 import VentriqModel
 
 /// The op sequence of one window through the ECG encoder and its heads, with symbolic tensors.
@@ -66,6 +67,9 @@ public struct EncoderGraph: Sendable {
         case layerNorm(input: Int, gamma: Int, beta: Int, eps: Float, output: Int)
         /// Multi-head self-attention on a [T, 3D] qkv tensor; `scores` is [T, T] scratch.
         case attention(qkv: Int, heads: Int, scores: Int, output: Int)
+        /// The same attention in int8 (vq_attention_s8: dynamic per-token Q/K and per-head V
+        /// scales, blocked over query rows); `workspace` is its scratch (bytes).
+        case int8Attention(qkv: Int, heads: Int, workspace: Int, output: Int)
         /// In place.
         case gelu(Int)
         /// y[1, cols] = mean over rows of x
@@ -91,7 +95,7 @@ public struct EncoderGraph: Sendable {
                  .lookup(let i, _, let o):
                 return [i, o]
             case .add(let a, let b, let o): return [a, b, o]
-            case .attention(let q, _, let s, let o): return [q, s, o]
+            case .attention(let q, _, let s, let o), .int8Attention(let q, _, let s, let o): return [q, s, o]
             case .gelu(let x): return [x]
             }
         }
@@ -112,14 +116,16 @@ public struct EncoderGraph: Sendable {
     public let targetCount: Int
     public let diseaseCount: Int
 
-    /// Linears (by tensor prefix, e.g. "blocks.0.attn.qkv") that run in int8.
-    public let int8Linears: Set<String>
+    /// Layers that run in int8: Linears by tensor prefix (e.g. "blocks.0.attn.qkv") and attention
+    /// cores ("blocks.0.attn.core": Q.K^T, softmax and P.V).
+    public let int8Layers: Set<String>
 
-    /// - Parameter int8Linears: the Linears an int8 model quantizes (empty for a float model).
-    ///   Their inputs are quantized right before them; `fc1` and `fc2` of a block both in int8
-    ///   pass int8 through the GELU lookup table, otherwise GELU runs in float.
-    public init(config model: ModelConfig, int8Linears: Set<String> = []) {
-        self.int8Linears = int8Linears
+    /// - Parameter int8Layers: the layers an int8 model quantizes (empty for a float model).
+    ///   Inputs of int8 Linears are quantized right before them; `fc1` and `fc2` of a block both
+    ///   in int8 pass int8 through the GELU lookup table, otherwise GELU runs in float. An int8
+    ///   attention core quantizes Q, K and V itself (dynamic scales, nothing calibrated).
+    public init(config model: ModelConfig, int8Layers: Set<String> = []) {
+        self.int8Layers = int8Layers
         let a = model.architecture
         config = a
         targetCount = model.targets.count
@@ -130,7 +136,7 @@ public struct EncoderGraph: Sendable {
         tensors.append(Tensor(name: "input", rows: t, cols: p))
 
         var x = addLinear("patch_embed.proj", input: input, rows: t, inFeatures: p, outFeatures: d,
-                          weightShape: int8Linears.contains("patch_embed.proj") ? [d, p] : [d, 1, 1, p], output: "patch_embed")
+                          weightShape: int8Layers.contains("patch_embed.proj") ? [d, p] : [d, 1, 1, p], output: "patch_embed")
         markStage("patch_embed", x)
         let pos = addWeight("pos_embed", .plain(count: t * d), shape: [1, t, d])
         x = append(.addWeight(input: x, weight: pos, output: newTensor("tokens", t, d)))
@@ -139,13 +145,20 @@ public struct EncoderGraph: Sendable {
             let n = "blocks.\(b)"
             let ln1 = addLayerNorm("\(n).norm1", input: x, rows: t, cols: d, eps: eps)
             let qkv = addLinear("\(n).attn.qkv", input: ln1, rows: t, inFeatures: d, outFeatures: 3 * d, bias: a.qkvBias)
-            let scores = newTensor("\(n).attn.scores", t, t)
-            let attn = append(.attention(qkv: qkv, heads: a.numHeads, scores: scores, output: newTensor("\(n).attn.out", t, d)))
+            let attn: Int
+            if int8Layers.contains("\(n).attn.core") {
+                let bytes = vq_attention_s8_workspace_size(Int32(t), Int32(d / a.numHeads))
+                let workspace = newTensor("\(n).attn.workspace", 1, bytes, .int8)
+                attn = append(.int8Attention(qkv: qkv, heads: a.numHeads, workspace: workspace, output: newTensor("\(n).attn.out", t, d)))
+            } else {
+                let scores = newTensor("\(n).attn.scores", t, t)
+                attn = append(.attention(qkv: qkv, heads: a.numHeads, scores: scores, output: newTensor("\(n).attn.out", t, d)))
+            }
             let proj = addLinear("\(n).attn.proj", input: attn, rows: t, inFeatures: d, outFeatures: d)
             let mid = append(.add(x, proj, output: newTensor("\(n).residual1", t, d)))
             let ln2 = addLayerNorm("\(n).norm2", input: mid, rows: t, cols: d, eps: eps)
             let fc2: Int
-            if int8Linears.contains("\(n).mlp.fc1") && int8Linears.contains("\(n).mlp.fc2") {
+            if int8Layers.contains("\(n).mlp.fc1") && int8Layers.contains("\(n).mlp.fc2") {
                 let hq = addInt8LinearRequantized("\(n).mlp.fc1", input: ln2, rows: t, inFeatures: d, outFeatures: h)
                 let table = addWeight("\(n).mlp.act.lut", .int8(count: 256), shape: [256])
                 let gq = append(.lookup(input: hq, table: table, output: newTensor("\(n).mlp.act", t, h, .int8)))
@@ -177,8 +190,8 @@ public struct EncoderGraph: Sendable {
                     return total + tensors[i].rows * out * inp
                 default: return total
                 }
-            case .attention(let q, _, let s, _):
-                let (t, d) = (tensors[s].rows, tensors[q].cols / 3)
+            case .attention(let q, _, _, _), .int8Attention(let q, _, _, _):
+                let (t, d) = (tensors[q].rows, tensors[q].cols / 3)
                 return total + 2 * t * t * d
             default: return total
             }
@@ -209,7 +222,7 @@ public struct EncoderGraph: Sendable {
 
     private mutating func addLinear(_ prefix: String, input: Int, rows: Int, inFeatures: Int, outFeatures: Int,
                                     weightShape: [Int]? = nil, output: String? = nil, bias: Bool = true) -> Int {
-        if int8Linears.contains(prefix) {
+        if int8Layers.contains(prefix) {
             let q = addQuantize(prefix, input: input, rows: rows, cols: inFeatures)
             return addInt8Linear(prefix, quantizedInput: q, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, output: output)
         }

@@ -36,7 +36,7 @@ public final class Interpreter {
         self.model = model
         self.strategy = strategy
         self.kernelChoice = kernels
-        graph = EncoderGraph(config: model.config, int8Linears: model.quantization?.int8Linears ?? [])
+        graph = EncoderGraph(config: model.config, int8Layers: model.quantization?.int8Layers ?? [])
         for w in graph.weights {
             let info = try model.file.info(w.name)
             guard info.shape == w.shape else {
@@ -58,9 +58,11 @@ public final class Interpreter {
     /// Plans the arena, allocates it (once) and packs the weights. Idempotent.
     public func prepare() throws {
         guard arena == nil else { return }
-        guard let table = vq_kernels_table(kernelChoice.isa)?.pointee else {
+        // The tables are static constants: the pointer stays valid for the process's lifetime.
+        guard let tablePointer = vq_kernels_table(kernelChoice.isa) else {
             throw EngineError.kernelsUnavailable(kernelChoice.rawValue)
         }
+        let table = tablePointer.pointee
         var planner = MemoryPlanner(alignment: 64)
         var first = [Int](repeating: Int.max, count: graph.tensors.count)
         var last = [Int](repeating: -1, count: graph.tensors.count)
@@ -93,7 +95,7 @@ public final class Interpreter {
             weightPointers.append(arena.address(at: at))
         }
         let tensorPointers = graph.tensors.indices.map { arena.address(at: plan.offsets[$0]) }
-        resolved = graph.ops.map { ResolvedOp($0, graph: graph, tensors: tensorPointers, weights: weightPointers) }
+        resolved = graph.ops.map { ResolvedOp($0, graph: graph, tensors: tensorPointers, weights: weightPointers, table: tablePointer) }
         stageViews = graph.ops.indices.map { _ in nil }
         for stage in graph.stages {
             let t = graph.tensors[stage.tensor]

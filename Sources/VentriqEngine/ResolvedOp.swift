@@ -15,6 +15,8 @@ struct ResolvedOp {
         case add(a: In, b: In, y: Out, count: Int32)
         case layerNorm(x: In, rows: Int32, cols: Int32, gamma: In, beta: In, eps: Float, y: Out)
         case attention(qkv: In, tokens: Int32, width: Int32, heads: Int32, scores: Out, y: Out)
+        case int8Attention(qkv: In, tokens: Int32, width: Int32, heads: Int32, workspace: UnsafeMutableRawPointer, y: Out,
+                           table: UnsafePointer<vq_kernel_table>)
         case gelu(x: Out, count: Int32)
         case meanRows(x: In, rows: Int32, cols: Int32, y: Out)
         case sigmoid(x: In, y: Out, count: Int)
@@ -27,8 +29,10 @@ struct ResolvedOp {
 
     let kind: Kind
 
+    /// - Parameter table: the kernel table the interpreter binds (drivers such as the int8
+    ///   attention call its members themselves).
     init(_ op: EncoderGraph.Op, graph: EncoderGraph, tensors rawTensors: [UnsafeMutableRawPointer],
-         weights rawWeights: [UnsafeMutableRawPointer]) {
+         weights rawWeights: [UnsafeMutableRawPointer], table: UnsafePointer<vq_kernel_table>) {
         func dims(_ t: Int) -> (Int32, Int32) { (Int32(graph.tensors[t].rows), Int32(graph.tensors[t].cols)) }
         // Typed views of the arena addresses (each tensor and weight is bound to one type).
         let tensors = rawTensors.map { $0.assumingMemoryBound(to: Float.self) }
@@ -51,6 +55,10 @@ struct ResolvedOp {
         case .attention(let q, let heads, let s, let o):
             let (tokens, width) = dims(o)
             kind = .attention(qkv: In(tensors[q]), tokens: tokens, width: width, heads: Int32(heads), scores: tensors[s], y: tensors[o])
+        case .int8Attention(let q, let heads, let ws, let o):
+            let (tokens, width) = dims(o)
+            kind = .int8Attention(qkv: In(tensors[q]), tokens: tokens, width: width, heads: Int32(heads),
+                                  workspace: rawTensors[ws], y: tensors[o], table: table)
         case .gelu(let x):
             kind = .gelu(x: tensors[x], count: Int32(graph.tensors[x].count))
         case .meanRows(let i, let o):
@@ -100,6 +108,8 @@ struct ResolvedOp {
                 kernels.softmax_rows(t, t, scores, t)
                 kernels.sgemm_nn(t, hd, t, In(scores), t, v, ld, y + offset, d)
             }
+        case .int8Attention(let qkv, let t, let d, let heads, let workspace, let y, let table):
+            vq_attention_s8(table, t, d, heads, qkv, 3 * d, y, d, workspace)
         case .gelu(let x, let count):
             kernels.gelu_erf(count, x)
         case .meanRows(let x, let rows, let cols, let y):

@@ -48,7 +48,7 @@ public struct QuantizationInfo: Codable, Sendable, Equatable {
     }
 
     /// The Linears that run in int8.
-    public var int8Linears: Set<String> { Set(layers.filter { $0.precision == "int8" }.map(\.name)) }
+    public var int8Layers: Set<String> { Set(layers.filter { $0.precision == "int8" }.map(\.name)) }
 
     enum CodingKeys: String, CodingKey {
         case scheme, activationMethod = "activation_method", percentile, layers

@@ -847,6 +847,158 @@ static void check_lut(const vq_kernel_table *t) {
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------------------------ */
+/* int8 attention: per-row quantization, int8 softmax, the attention core                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* GCC 12 for aarch64 crashes vectorizing these checks' reductions (internal compiler error in
+ * vect_transform_reduction): tests need no vectorization, and must not be inlined into main. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VQ_TEST_NO_VECTORIZE __attribute__((optimize("no-tree-vectorize"), noinline))
+#else
+#define VQ_TEST_NO_VECTORIZE __attribute__((noinline))
+#endif
+
+VQ_TEST_NO_VECTORIZE static void check_quantize_rows(const vq_kernel_table *t) {
+    static const int shapes[][3] = {{1, 1, 0}, {3, 7, 2}, {300, 32, 64}, {5, 33, 1}, {4, 67, 3}, {2, 16, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int rows = shapes[s][0], cols = shapes[s][1], ld = cols + shapes[s][2];
+        float *x = alloc_floats((size_t)rows * ld), *sc = alloc_floats(rows), *sr = alloc_floats(rows);
+        int8_t *y = alloc_i8((size_t)rows * ld), *yr = alloc_i8((size_t)rows * ld);
+        fill(x, (size_t)rows * ld, -3, 3);
+        if (rows > 2) {
+            for (int c = 0; c < cols; c++) x[ld + c] = 0.0f;   /* a zero row: scale 0, all 0 */
+            x[2 * ld] = NAN;                                   /* NaN skipped by amax, becomes 0 */
+            x[2 * ld + cols - 1] = 1e30f;                      /* a huge value sets the scale */
+        }
+        memset(y, 0x55, (size_t)rows * ld);
+        memset(yr, 0x55, (size_t)rows * ld);
+        t->quantize_rows_s8(rows, cols, x, ld, y, ld, sc);
+        vq_ref_quantize_rows_s8(rows, cols, x, ld, yr, ld, sr);
+        CHECK(memcmp(sc, sr, sizeof(float) * rows) == 0, "quantize_rows %dx%d: scales differ from the reference", rows, cols);
+        CHECK(memcmp(y, yr, (size_t)rows * ld) == 0, "quantize_rows %dx%d: values (or padding) differ from the reference", rows, cols);
+        int bad = 0;
+        for (int r = 0; r < rows; r++) {
+            double amax = 0;
+            for (int c = 0; c < cols; c++) amax = isnan(x[r * ld + c]) ? amax : fmax(amax, fabs(x[r * ld + c]));
+            if (sc[r] != (float)(amax > 0 ? (float)amax / 127.0f : 0.0f) && bad++ < 3) CHECK(0, "quantize_rows scale %g for amax %g", sc[r], amax);
+            for (int c = 0; c < cols; c++) {
+                const double want = amax > 0 && !isnan(x[r * ld + c]) ? x[r * ld + c] * (127.0 / amax) : 0.0;
+                if (fabs(y[r * ld + c] - want) > 0.5 + 1e-4 && bad++ < 3)
+                    CHECK(0, "quantize_rows %dx%d: y[%d,%d] = %d for %.9g (scale %g)", rows, cols, r, c, y[r * ld + c], x[r * ld + c], sc[r]);
+            }
+        }
+        CHECK(bad == 0, "quantize_rows %dx%d: %d values off", rows, cols, bad);
+        free(x), free(sc), free(sr), free(y), free(yr);
+    }
+}
+
+VQ_TEST_NO_VECTORIZE static void check_softmax_s8(const vq_kernel_table *t) {
+    static const int shapes[][3] = {{1, 1, 0}, {3, 7, 2}, {48, 300, 0}, {5, 33, 1}, {4, 67, 3}, {2, 16, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int rows = shapes[s][0], cols = shapes[s][1], ld = cols + shapes[s][2];
+        float *x = alloc_floats((size_t)rows * ld), *a = alloc_floats(rows);
+        int8_t *y = alloc_i8((size_t)rows * ld), *yr = alloc_i8((size_t)rows * ld);
+        int32_t *sum = alloc_i32(rows), *sumr = alloc_i32(rows);
+        fill(x, (size_t)rows * ld, -40, 40);
+        for (int r = 0; r < rows; r++) a[r] = r == 0 ? 0.0f : uniform_in(0.0, 0.5); /* row 0: uniform weights */
+        memset(y, 0x55, (size_t)rows * ld);
+        t->softmax_s8(rows, cols, x, ld, a, y, ld, sum);
+        vq_ref_softmax_s8(rows, cols, x, ld, a, yr, ld, sumr);
+        int bad = 0, flips = 0;
+        for (int r = 0; r < rows; r++) {
+            double m = -INFINITY;
+            for (int c = 0; c < cols; c++) m = fmax(m, x[r * ld + c]);
+            int32_t total = 0, top = 0;
+            for (int c = 0; c < cols; c++) {
+                const int v = y[r * ld + c];
+                const double exact = 127.0 * exp(((double)x[r * ld + c] - m) * a[r]);
+                total += v;
+                top = v > top ? v : top;
+                if ((v < 0 || fabs(v - exact) > 0.5 + 127 * 5e-5) && bad++ < 3) /* polynomial: <= 4e-5 relative */
+                    CHECK(0, "softmax_s8 %dx%d: y[%d,%d] = %d, exact %.6f", rows, cols, r, c, v, exact);
+                if (v != yr[r * ld + c]) {
+                    flips++;
+                    if (abs(v - yr[r * ld + c]) > 1 && bad++ < 3) CHECK(0, "softmax_s8: %d vs reference %d", v, yr[r * ld + c]);
+                }
+            }
+            for (int c = cols; c < ld; c++)
+                if (y[r * ld + c] != 0x55 && bad++ < 3) CHECK(0, "softmax_s8 wrote padding");
+            if ((sum[r] != total || top != 127) && bad++ < 3) CHECK(0, "softmax_s8 row %d: sum %d (values %d), max %d", r, sum[r], total, top);
+        }
+        CHECK(bad == 0, "softmax_s8 %dx%d: %d failures (%d one-step differences from the reference)", rows, cols, bad, flips);
+        CHECK(flips * 100 <= rows * cols + 100, "softmax_s8 %dx%d: %d differences from the reference: too many", rows, cols, flips);
+        free(x), free(a), free(y), free(yr), free(sum), free(sumr);
+    }
+}
+
+/* The attention core against attention in double on the same qkv (and, for SIMD tables,
+ * against the reference table): int8 error is statistical, so bounds are relative to max|V|:
+ * a small mean, and a loose maximum (logits up to ~30 on these inputs make some rows' softmax
+ * sensitive to the 1/254 steps of Q and K; the model-level check is the quantizer's gate). */
+VQ_TEST_NO_VECTORIZE static void check_attention_s8(const vq_kernel_table *t, int quick) {
+    static const int shapes[][3] = {{1, 96, 3}, {5, 96, 3}, {47, 96, 3}, {49, 12, 4}, {300, 96, 3}, {130, 64, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int T = shapes[s][0], D = shapes[s][1], H = shapes[s][2], hd = D / H, ld = 3 * D + 5, ldo = D + 3;
+        if (quick && T > 100) continue;
+        float *qkv = alloc_floats((size_t)T * ld), *out = alloc_floats((size_t)T * ldo), *ref = alloc_floats((size_t)T * ldo);
+        void *ws = aligned_alloc(64, (vq_attention_s8_workspace_size(T, hd) + 63) / 64 * 64);
+        fill(qkv, (size_t)T * ld, -2, 2);
+        for (int i = 0; i < T * ldo; i++) out[i] = ref[i] = 12345.0f;
+        vq_attention_s8(t, T, D, H, qkv, ld, out, ldo, ws);
+        vq_attention_s8(vq_kernels_table(VQ_ISA_REFERENCE), T, D, H, qkv, ld, ref, ldo, ws);
+        double vmax = 0, worst = 0, total = 0, worst_ref = 0;
+        double *sc = malloc(sizeof(double) * T);
+        int clobbered = 0;
+        for (int h = 0; h < H; h++) {
+            for (int j = 0; j < T; j++)
+                for (int c = 0; c < hd; c++) vmax = fmax(vmax, fabs(qkv[(size_t)j * ld + 2 * D + h * hd + c]));
+            for (int i = 0; i < T; i++) {
+                double m = -INFINITY, z = 0;
+                for (int j = 0; j < T; j++) {
+                    double d = 0;
+                    for (int c = 0; c < hd; c++) d += (double)qkv[(size_t)i * ld + h * hd + c] * qkv[(size_t)j * ld + D + h * hd + c];
+                    sc[j] = d / sqrt((double)hd);
+                    m = fmax(m, sc[j]);
+                }
+                for (int j = 0; j < T; j++) z += (sc[j] = exp(sc[j] - m));
+                for (int c = 0; c < hd; c++) {
+                    double o = 0;
+                    for (int j = 0; j < T; j++) o += sc[j] / z * qkv[(size_t)j * ld + 2 * D + h * hd + c];
+                    const double e = fabs(out[(size_t)i * ldo + h * hd + c] - o);
+                    worst = fmax(worst, e), total += e;
+                    worst_ref = fmax(worst_ref, fabs(out[(size_t)i * ldo + h * hd + c] - ref[(size_t)i * ldo + h * hd + c]));
+                }
+            }
+        }
+        for (int i = 0; i < T; i++)
+            for (int c = D; c < ldo; c++) clobbered += out[(size_t)i * ldo + c] != 12345.0f;
+        const double mean = total / ((double)T * D);
+        CHECK(worst <= 0.15 * vmax && mean <= 0.005 * vmax,
+              "attention_s8 T=%d D=%d heads=%d: error vs exact max %.4g mean %.4g (max|V| %.3g)", T, D, H, worst, mean, vmax);
+        CHECK(worst_ref <= 0.02 * vmax, "attention_s8 T=%d D=%d: %.4g from the reference table", T, D, worst_ref);
+        CHECK(clobbered == 0, "attention_s8 wrote %d elements outside its output", clobbered);
+        free(qkv), free(out), free(ref), free(ws), free(sc);
+    }
+}
+
+VQ_TEST_NO_VECTORIZE static void check_qpack_transposed(void) {
+    static const int shapes[][3] = {{1, 1, 1}, {32, 300, 32}, {17, 5, 20}, {3, 9, 3}, {40, 33, 41}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int N = shapes[s][0], K = shapes[s][1], ldwt = shapes[s][2];
+        int8_t *wt = alloc_i8((size_t)K * ldwt), *w = alloc_i8((size_t)N * K);
+        int8_t *p1 = alloc_i8(vq_qgemm_packed_size(N, K)), *p2 = alloc_i8(vq_qgemm_packed_size(N, K));
+        for (int i = 0; i < K * ldwt; i++) wt[i] = (int8_t)int_in(-127, 127);
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) w[(size_t)n * K + k] = wt[(size_t)k * ldwt + n];
+        memset(p2, 0x55, vq_qgemm_packed_size(N, K));
+        vq_qgemm_pack(w, N, K, p1);
+        vq_qgemm_pack_transposed(wt, N, K, ldwt, p2);
+        CHECK(memcmp(p1, p2, vq_qgemm_packed_size(N, K)) == 0, "pack_transposed %dx%d differs from pack", N, K);
+        free(wt), free(w), free(p1), free(p2);
+    }
+}
+
 static void check_table(const vq_kernel_table *t, int quick, int exhaustive) {
     g_isa = t->name;
     int before = g_failures, checks = g_checks;
@@ -869,6 +1021,9 @@ static void check_table(const vq_kernel_table *t, int quick, int exhaustive) {
     check_qgemms(t, quick);
     check_quantize(t);
     check_lut(t);
+    check_quantize_rows(t);
+    check_softmax_s8(t);
+    check_attention_s8(t, quick);
     printf("[%s] %d checks, %d failures\n", t->name, g_checks - checks, g_failures - before);
 }
 
@@ -960,6 +1115,7 @@ int main(int argc, char **argv) {
     static const char *names[] = {"auto", "reference", "avx2", "avx512", "neon", "avx512_vnni", "avx_vnni",
                                   "neon_dotprod"};
     check_qpack();
+    check_qpack_transposed();
     check_requantize_goldens();
     check_quantize_multiplier();
     int checked = 0;

@@ -109,6 +109,10 @@ typedef struct vq_kernel_table {
     void (*quantize_s8)(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y,
                         int ldy);
     void (*lut_s8)(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
+    /* int8 attention pieces (float vector kernels: shared by a table and its int8 variant) */
+    void (*quantize_rows_s8)(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
+    void (*softmax_s8)(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+                       int32_t *row_sum);
 } vq_kernel_table;
 
 /*
@@ -301,6 +305,11 @@ size_t vq_qgemm_packed_size(int N, int K);
  * overlap W. Not dispatched (one layout). */
 void vq_qgemm_pack(const int8_t *W, int N, int K, int8_t *packed);
 
+/* The same packed form of W [N, K] given transposed: W[n, k] = Wt[k * ldwt + n] (Wt is [K, N]
+ * row-major with leading dimension ldwt >= N; e.g. attention's V as the weight of P.V). Gives the
+ * bytes vq_qgemm_pack gives on the untransposed W. */
+void vq_qgemm_pack_transposed(const int8_t *Wt, int N, int K, int ldwt, int8_t *packed);
+
 /*
  * int8 Linear with float output:
  *   acc[m, n] = bias[n] + sum_{k<K} A[m, k] * W[n, k]      int32 (exact; wraps modulo 2^32,
@@ -368,6 +377,49 @@ void vq_quantize_multiplier(double real_multiplier, int32_t *multiplier, int32_t
 void vq_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y,
                     int ldy);
 
+/*
+ * Per-row dynamic quantization (attention's Q and K): for each row r of x [rows, cols]
+ *   amax = max_c |x[r, c]| (NaN skipped); scale[r] = amax / 127 and inv = 127 / amax in float32
+ *   (amax 0 or infinite: both 0);  y[r, c] = vq_quantize_s8's element of x[r, c] with inv.
+ * Same bits on every ISA. y: rows x cols int8, leading dimension ldy; scale: rows floats.
+ */
+void vq_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
+
+/*
+ * Softmax numerators as int8 (attention's probabilities before normalisation): per row r of
+ * x [rows, cols] with m = max_c x[r, c]:
+ *   y[r, c] = min(rint(exp(max((x[r, c] - m) * row_scale[r], -87)) * 127), 127)   in [0, 127]
+ *   row_sum[r] = sum_c y[r, c]   (>= 127 when cols >= 1: the maximum's entry is 127)
+ * The reference computes (x - m) * row_scale in float32 and libm expf; the SIMD tables compute
+ * 127 * 2^(x c - m c), c = row_scale log2(e), with a degree-4 polynomial (relative error
+ * <= 4e-5; the same operations on every SIMD ISA, so those agree bit for bit), so an entry may
+ * differ by 1 between the reference and a SIMD table (where 127 e lies near a half-integer).
+ * row_scale[r] >= 0 and finite; x finite. y: leading dimension ldy.
+ */
+void vq_softmax_s8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+                   int32_t *row_sum);
+
+/*
+ * The int8 attention core of one layer (docs/QUANTIZATION.md, "Attention in int8"), for every
+ * head h of a [T, 3D] qkv buffer (Q, K, V = column slices h*hd .., D + h*hd .., 2D + h*hd ..,
+ * hd = D / heads, timm's order) writes out[:, h*hd .. h*hd + hd):
+ *   Q and K rows quantized per token, V per head (dynamic symmetric scales amax / 127, values in
+ *   [-127, 127] by vq_quantize_s8's rounding; an all-zero row or head gets scale 0);
+ *   s[i, j] = (sum_c Qq[i, c] Kq[j, c]) * sk[j]       (int8 GEMM, exact integer sum)
+ *   P[i, :], n_i = vq_softmax_s8 of s[i, :] with row_scale sq[i] * (1 / sqrt(hd)) (float32)
+ *   out[i, c] = ((sum_j P[i, j] Vq[j, c]) * sv) * (1 / n_i)
+ * Query rows go through in blocks, so no [T, T] buffer exists. Differences between tables
+ * come only from vq_softmax_s8's exp (SIMD polynomial vs libm), which can move a P by one step.
+ *   kt: the kernel table to run with (vq_kernels_table / vq_kernels_active)
+ *   qkv: T x 3D floats, leading dimension ldqkv >= 3D; out: T x D floats, leading dimension
+ *   ldo >= D, must not overlap qkv; workspace: vq_attention_s8_workspace_size(T, D / heads)
+ *   bytes, 64-byte aligned, overwritten. T, D, heads >= 1, heads divides D (else nothing is
+ *   written). Inputs finite. No allocation.
+ */
+size_t vq_attention_s8_workspace_size(int T, int head_dim);
+void vq_attention_s8(const vq_kernel_table *kt, int T, int D, int heads, const float *qkv, int ldqkv,
+                     float *out, int ldo, void *workspace);
+
 /* Table lookup (the GELU table): y[i] = lut256[x[i] + 128] for i < n. y may be x (in place); no
  * partial overlap. */
 void vq_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
@@ -411,6 +463,9 @@ void vq_ref_qgemm_packed_s8(int M, int N, int K, const int8_t *A, int lda, const
 void vq_ref_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale, int8_t *y,
                         int ldy);
 void vq_ref_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
+void vq_ref_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
+void vq_ref_softmax_s8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+                       int32_t *row_sum);
 
 #ifdef __cplusplus
 }
