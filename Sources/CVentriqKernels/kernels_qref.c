@@ -120,7 +120,7 @@ void vq_ref_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t
     }
 }
 
-void vq_ref_softmax_s8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+void vq_ref_softmax_u8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
                        int32_t *row_sum) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * ldx;
@@ -130,8 +130,8 @@ void vq_ref_softmax_s8(int rows, int cols, const float *x, int ldx, const float 
         int32_t sum = 0;
         for (int c = 0; c < cols; c++) {
             const float t = fmaxf((xr[c] - m) * row_scale[r], -87.0f);
-            const float q = fminf(rintf(expf(t) * 127.0f), 127.0f); /* SIMD: 2^(x c - m c), c = a log2 e */
-            yr[c] = (int8_t)(int32_t)q;
+            const float q = fminf(rintf(expf(t) * 255.0f), 255.0f); /* SIMD: 2^(x c - m c), c = a log2 e */
+            yr[c] = (int8_t)((int32_t)q - 128);
             sum += (int32_t)q;
         }
         row_sum[r] = sum;

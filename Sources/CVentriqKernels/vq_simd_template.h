@@ -281,13 +281,14 @@ VQ_TARGET static inline vq_v VQ_FN(v_q127)(vq_v p) {
     return V_ROUND(V_MIN(V_MAX(p, V_SET1(-127.0f)), V_SET1(127.0f)));
 }
 
-/* The first n (< VQ_W) lanes of a vector of integer-valued floats as int8; returns their sum. */
-VQ_TARGET static inline int32_t VQ_FN(store_part_s8)(int8_t *p, int n, vq_v v) {
+/* The first n (< VQ_W) lanes of a vector of integer-valued floats, minus `offset`, as int8;
+ * returns the sum of the lanes (before the offset). */
+VQ_TARGET static inline int32_t VQ_FN(store_part_s8)(int8_t *p, int n, vq_v v, int32_t offset) {
     VQ_ALIGNED float buf[VQ_W];
     V_STORE(buf, v);
     int32_t sum = 0;
     for (int i = 0; i < n; i++) {
-        p[i] = (int8_t)(int32_t)buf[i];
+        p[i] = (int8_t)((int32_t)buf[i] - offset);
         sum += (int32_t)buf[i];
     }
     return sum;
@@ -312,30 +313,30 @@ VQ_TARGET static void VQ_FN(quantize_rows_s8)(int rows, int cols, const float *x
         vq_dynamic_scale(cols > 0 ? VQ_FN(hmax)(m) : 0.0f, &scale[r], &inv);
         const vq_v vinv = V_SET1(inv);
         for (int j = 0; j < body; j += VQ_W) VI_STORE_S8(yr + j, V_TO_I(VQ_FN(v_q127)(V_MUL(V_LOAD(xr + j), vinv))));
-        if (tail) VQ_FN(store_part_s8)(yr + body, tail, VQ_FN(v_q127)(V_MUL(VQ_FN(load_part)(xr + body, tail, 0.0f), vinv)));
+        if (tail) VQ_FN(store_part_s8)(yr + body, tail, VQ_FN(v_q127)(V_MUL(VQ_FN(load_part)(xr + body, tail, 0.0f), vinv)), 0);
     }
 }
 
 /*
- * rint(127 * 2^y) for y <= 0, clamped to [0, 127]: only 7 bits survive, so a short polynomial
+ * rint(255 * 2^y) for y <= 0, clamped to [0, 255]: only 8 bits survive, so a short polynomial
  * suffices: y = n + f (n = round(y), |f| <= 1/2), 2^f by its degree-4 Taylor polynomial (relative
- * error <= 4e-5, far below the 1/254 of one step), the factor 127 folded into the coefficients,
- * then 2^n through the exponent bits. y below -30 gives 0 (127 * 2^-30 rounds to 0).
+ * error <= 4e-5, far below the 1/510 of half a step), the factor 255 folded into the
+ * coefficients, then 2^n through the exponent bits. y below -30 gives 0.
  */
-VQ_TARGET static inline vq_v VQ_FN(v_exp2_q127)(vq_v y) {
+VQ_TARGET static inline vq_v VQ_FN(v_exp2_q255)(vq_v y) {
     y = V_MAX(y, V_SET1(-30.0f));
     const vq_v n = V_ROUND(y);
     const vq_v f = V_SUB(y, n);
-    vq_v p = V_SET1(127.0f * 9.618129107628477e-3f);
-    p = V_FMA(p, f, V_SET1(127.0f * 5.550410866482158e-2f));
-    p = V_FMA(p, f, V_SET1(127.0f * 2.402265069591007e-1f));
-    p = V_FMA(p, f, V_SET1(127.0f * 6.931471805599453e-1f));
-    p = V_FMA(p, f, V_SET1(127.0f));
+    vq_v p = V_SET1(255.0f * 9.618129107628477e-3f);
+    p = V_FMA(p, f, V_SET1(255.0f * 5.550410866482158e-2f));
+    p = V_FMA(p, f, V_SET1(255.0f * 2.402265069591007e-1f));
+    p = V_FMA(p, f, V_SET1(255.0f * 6.931471805599453e-1f));
+    p = V_FMA(p, f, V_SET1(255.0f));
     p = V_MUL(p, VI_AS_V(VI_SHL23(VI_ADD(V_TO_I(n), VI_SET1(127)))));
-    return V_ROUND(V_MIN(p, V_SET1(127.0f)));
+    return V_ROUND(V_MIN(p, V_SET1(255.0f)));
 }
 
-VQ_TARGET static void VQ_FN(softmax_s8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
+VQ_TARGET static void VQ_FN(softmax_u8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
                                         int8_t *y, int ldy, int32_t *row_sum) {
     const int body = cols - cols % VQ_W, tail = cols - body;
     const float ninf = -__builtin_inff();
@@ -355,12 +356,12 @@ VQ_TARGET static void VQ_FN(softmax_s8)(int rows, int cols, const float *x, int 
         const vq_v vc = V_SET1(c), vmc = V_SET1(-(mx * c));
         vq_v sum = V_ZERO();
         for (int j = 0; j < body; j += VQ_W) {
-            const vq_v q = VQ_FN(v_exp2_q127)(V_FMA(V_LOAD(xr + j), vc, vmc));
+            const vq_v q = VQ_FN(v_exp2_q255)(V_FMA(V_LOAD(xr + j), vc, vmc));
             sum = V_ADD(sum, q); /* integers: exact in float up to 2^24 */
-            VI_STORE_S8(yr + j, V_TO_I(q));
+            VI_STORE_S8(yr + j, VI_SUB(V_TO_I(q), VI_SET1(128)));
         }
         int32_t s = (int32_t)VQ_FN(hsum)(sum);
-        if (tail) s += VQ_FN(store_part_s8)(yr + body, tail, VQ_FN(v_exp2_q127)(V_FMA(VQ_FN(load_part)(xr + body, tail, mx), vc, vmc)));
+        if (tail) s += VQ_FN(store_part_s8)(yr + body, tail, VQ_FN(v_exp2_q255)(V_FMA(VQ_FN(load_part)(xr + body, tail, mx), vc, vmc)), 128);
         row_sum[r] = s;
     }
 }
@@ -455,7 +456,7 @@ VQ_TARGET static void VQ_FN(sgemm_nn)(int M, int N, int K, const float *A, int l
     .sgemm_nt = VQ_FN(sgemm_nt), .sgemm_nn = VQ_FN(sgemm_nn), .layernorm = VQ_FN(layernorm),      \
     .softmax_rows = VQ_FN(softmax_rows), .gelu_erf = VQ_FN(gelu_erf), .erf = VQ_FN(erf),           \
     .exp = VQ_FN(exp), .add = VQ_FN(add), .mean_rows = VQ_FN(mean_rows),                           \
-    .quantize_rows_s8 = VQ_FN(quantize_rows_s8), .softmax_s8 = VQ_FN(softmax_s8)
+    .quantize_rows_s8 = VQ_FN(quantize_rows_s8), .softmax_u8 = VQ_FN(softmax_u8)
 
 const vq_kernel_table VQ_CAT(vq_table_, VQ_SFX) = {
     .isa = VQ_ISA_ID,

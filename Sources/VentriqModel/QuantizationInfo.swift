@@ -1,8 +1,9 @@
 /// How an int8 model was quantized: the `quantization` metadata of a `ventriq-int8` file
-/// (docs/QUANTIZATION.md). The engine reads which Linears run in int8 from it; the rest is the
+/// (docs/QUANTIZATION.md). The engine reads which layers run in int8 from it; the rest is the
 /// record of how the scales were chosen.
 public struct QuantizationInfo: Codable, Sendable, Equatable {
-    /// One Linear of the encoder.
+    /// One Linear of the encoder, or an attention core ("blocks.N.attn.core": no thresholds,
+    /// its scales are dynamic).
     public struct Layer: Codable, Sendable, Equatable {
         /// Tensor prefix, e.g. "blocks.0.attn.qkv".
         public var name: String
@@ -47,7 +48,7 @@ public struct QuantizationInfo: Codable, Sendable, Equatable {
         self.layers = layers
     }
 
-    /// The Linears that run in int8.
+    /// The layers that run in int8 (Linears and attention cores).
     public var int8Layers: Set<String> { Set(layers.filter { $0.precision == "int8" }.map(\.name)) }
 
     enum CodingKeys: String, CodingKey {

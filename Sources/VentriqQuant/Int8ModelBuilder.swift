@@ -15,13 +15,27 @@ public struct Int8ModelBuilder {
         self.method = method
     }
 
-    /// The encoder's Linears in graph order (every one the quantizer may turn into int8).
+    /// The encoder's Linears in graph order.
     public static func linears(_ config: ModelConfig) -> [String] {
         var names = ["patch_embed.proj"]
         for b in 0..<config.architecture.depth {
             names += ["attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"].map { "blocks.\(b).\($0)" }
         }
         return names
+    }
+
+    /// The attention cores ("blocks.N.attn.core": Q.K^T, softmax, P.V), one per block.
+    public static func attentionCores(_ config: ModelConfig) -> [String] {
+        (0..<config.architecture.depth).map { "blocks.\($0).attn.core" }
+    }
+
+    /// Every layer the quantizer may run in int8, in graph order: the Linears and, after each
+    /// block's qkv, its attention core (quantized at run time with dynamic scales, so it has no
+    /// tensors; docs/QUANTIZATION.md).
+    public static func layers(_ config: ModelConfig) -> [String] {
+        linears(config).flatMap { name -> [String] in
+            name.hasSuffix(".attn.qkv") ? [name, String(name.dropLast(".qkv".count)) + ".core"] : [name]
+        }
     }
 
     /// Clipping threshold of an activation ("<linear>.input" or "<fc1>.output").
@@ -34,16 +48,21 @@ public struct Int8ModelBuilder {
         return t
     }
 
-    /// A writer holding every tensor of the int8 model with the Linears in `int8` quantized, and
-    /// the metadata except accuracy and signature.
+    /// A writer holding every tensor of the int8 model with the layers in `int8` quantized
+    /// (Linears and attention cores), and the metadata except accuracy and signature.
     public func build(int8 layers: Set<String>, calibration: CalibrationSet, sensitivity: [String: Double] = [:]) throws -> SafeTensorsWriter {
         let file = source.file
         let config = source.config
         var writer = SafeTensorsWriter()
         var handled = Set<String>()
         var layerInfo: [QuantizationInfo.Layer] = []
-        let all = Self.linears(config)
+        let all = Self.layers(config)
         for name in all {
+            if name.hasSuffix(".attn.core") {
+                layerInfo.append(.init(name: name, precision: layers.contains(name) ? "int8" : "float32",
+                                       sensitivity: sensitivity[name]))
+                continue
+            }
             let weightName = "\(name).weight", biasName = "\(name).bias"
             handled.formUnion([weightName, biasName])
             guard layers.contains(name) else {

@@ -4,9 +4,9 @@ import Ventriq
 /// Settings of one quantization run (the quantizer's flags).
 public struct QuantizeOptions: Sendable {
     public var method: CalibrationMethod = .entropy
-    /// Linears kept in float32 from the start (e.g. by request).
+    /// Layers (Linears or attention cores) kept in float32 from the start (e.g. by request).
     public var keepFloat: Set<String> = []
-    /// How many Linears the mixed-precision loop may move to float32 before giving up.
+    /// How many layers the mixed-precision loop may move to float32 before giving up.
     public var maxFloatLayers: Int = 4
     public var gate = AccuracyGate()
     /// Calibration windows used by the sensitivity pass.
@@ -22,7 +22,7 @@ public struct QuantizeOutcome {
     public var report: AccuracyReport
     public var int8Layers: [String]
     public var floatLayers: [String]
-    /// 1 - mean embedding cosine with only that Linear in int8, on the calibration windows.
+    /// 1 - mean embedding cosine with only that layer in int8, on the calibration windows.
     public var sensitivity: [String: Double]
     /// Empty when the gate passed.
     public var violations: [String]
@@ -34,9 +34,9 @@ public enum Quantizer {
     public static func run(source: Model, calibration: CalibrationSet, heldout: HeldoutSet, options: QuantizeOptions,
                            progress: (String) -> Void = { _ in }) throws -> QuantizeOutcome {
         guard source.precision == .float32 else { throw QuantizeError.model("\(source.url.path) is already an int8 model") }
-        let all = Int8ModelBuilder.linears(source.config)
+        let all = Int8ModelBuilder.layers(source.config)
         if let unknown = options.keepFloat.first(where: { !all.contains($0) }) {
-            throw QuantizeError.usage("--keep-float \(unknown): not a Linear of this model (\(all.joined(separator: ", ")))")
+            throw QuantizeError.usage("--keep-float \(unknown): not a layer of this model (\(all.joined(separator: ", ")))")
         }
         guard calibration.windows.count >= 8 else {
             throw QuantizeError.calibration("\(calibration.source): \(calibration.windows.count) windows; at least 8 are needed for stable scales")
@@ -56,7 +56,7 @@ public enum Quantizer {
             return (writer, try Model(contentsOf: url))
         }
 
-        // Sensitivity: each Linear alone in int8, embedding cosine against float.
+        // Sensitivity: each layer (Linear or attention core) alone in int8, embedding cosine against float.
         let probe = Array(calibration.windows.prefix(options.sensitivityWindows))
         let reference = try embeddings(float, probe)
         var sensitivity: [String: Double] = [:]
@@ -66,13 +66,13 @@ public enum Quantizer {
             let cosines = zip(reference, e).map { AccuracyReport.cosine($0, $1) }
             sensitivity[layer] = 1 - cosines.reduce(0, +) / Double(cosines.count)
         }
-        progress("sensitivity (1 - cosine, one Linear in int8): "
+        progress("sensitivity (1 - cosine, one layer in int8): "
                  + all.compactMap { l in sensitivity[l].map { "\(l) \(String(format: "%.2e", $0))" } }.joined(separator: ", "))
 
         var int8 = Set(all).subtracting(options.keepFloat)
         while true {
             let (writer, model) = try materialise(int8, "candidate", sensitivity: sensitivity)
-            progress("evaluating \(int8.count) int8 Linears on \(heldout.recordings.count) held-out recordings")
+            progress("evaluating \(int8.count) int8 layers on \(heldout.recordings.count) held-out recordings")
             let report = try AccuracyReport.evaluate(float: source, int8: model, on: heldout)
             let violations = report.violations(options.gate)
             let floatLayers = all.filter { !int8.contains($0) }

@@ -11,10 +11,10 @@ public struct QuantizeCommand: ParsableCommand {
         abstract: "Quantize a float model to a signed int8 model, with calibration and an accuracy gate against the float model.",
         discussion: """
             Calibrates activation scales on CALIBRATION (the trainer's calibration.safetensors, or a \
-            directory of recordings run through the model's conditioning), measures each Linear's \
+            directory of recordings run through the model's conditioning), measures each layer's \
             sensitivity, and evaluates float vs int8 on HELDOUT (the trainer's heldout.safetensors: \
             R2 per target, AUROC per disease, embedding cosine). When the gate fails, the most \
-            sensitive Linears are kept in float32 (up to --max-float-layers) until it passes. Exit \
+            sensitive layers (Linears, attention cores) are kept in float32 (up to --max-float-layers) until it passes. Exit \
             status 1 when the gate still fails (nothing is written), 2 for usage errors. The output \
             is written atomically and never over the input. See docs/QUANTIZATION.md.
             """
@@ -41,10 +41,10 @@ public struct QuantizeCommand: ParsableCommand {
     @Option(name: .long, help: "Private key to sign the model with (from `ventriq keygen`).")
     var sign: String?
 
-    @Option(name: .long, help: "Linears to keep in float32, comma separated (e.g. blocks.0.mlp.fc2).")
+    @Option(name: .long, help: "Layers to keep in float32, comma separated (e.g. blocks.0.mlp.fc2, blocks.0.attn.core).")
     var keepFloat: String?
 
-    @Option(name: .long, help: "How many Linears the gate may move to float32.")
+    @Option(name: .long, help: "How many layers the gate may move to float32.")
     var maxFloatLayers: Int = 4
 
     @Option(name: .long, help: "Gate: largest allowed |R2 float - R2 int8| per target.")
@@ -103,7 +103,7 @@ public struct QuantizeCommand: ParsableCommand {
             options.gate = AccuracyGate(maxR2Drop: maxR2Drop, maxAUROCDrop: maxAurocDrop, minMeanCosine: minCosine)
             var outcome = try Quantizer.run(source: source, calibration: set, heldout: held, options: options, progress: say)
             print(outcome.report.table)
-            print("int8 Linears: \(outcome.int8Layers.count) of \(outcome.int8Layers.count + outcome.floatLayers.count)"
+            print("int8 layers: \(outcome.int8Layers.count) of \(outcome.int8Layers.count + outcome.floatLayers.count)"
                   + (outcome.floatLayers.isEmpty ? "" : "; float32: \(outcome.floatLayers.joined(separator: ", "))"))
             guard outcome.violations.isEmpty else {
                 say("accuracy gate failed: \(outcome.violations.joined(separator: "; ")); nothing written")
@@ -131,9 +131,9 @@ public struct QuantizeCommand: ParsableCommand {
                 lines.append("Activation calibration: \(options.method.name)\(options.method.percentileValue.map { " \($0)" } ?? "") on "
                              + "\(set.windows.count) windows; accuracy on \(held.recordings.count) held-out recordings.")
                 lines.append("Size: \(size) bytes (float: \(source.file.fileSize) bytes). Signed: \(key.map { "key \($0.id)" } ?? "no").")
-                lines += ["", "Int8 Linears: \(outcome.int8Layers.count) of \(outcome.int8Layers.count + outcome.floatLayers.count)\(floatNote).", ""]
+                lines += ["", "Int8 layers (Linears and attention cores): \(outcome.int8Layers.count) of \(outcome.int8Layers.count + outcome.floatLayers.count)\(floatNote).", ""]
                 lines += ["```", outcome.report.table, "```", ""]
-                lines += ["Sensitivity (1 - mean embedding cosine with only that Linear in int8, on the calibration windows):", "", sensitivities, ""]
+                lines += ["Sensitivity (1 - mean embedding cosine with only that layer in int8, on the calibration windows):", "", sensitivities, ""]
                 try AtomicFile.write(lines.joined(separator: "\n"), to: URL(fileURLWithPath: report))
                 print("wrote \(report)")
             }

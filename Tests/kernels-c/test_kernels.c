@@ -893,7 +893,7 @@ VQ_TEST_NO_VECTORIZE static void check_quantize_rows(const vq_kernel_table *t) {
     }
 }
 
-VQ_TEST_NO_VECTORIZE static void check_softmax_s8(const vq_kernel_table *t) {
+VQ_TEST_NO_VECTORIZE static void check_softmax_u8(const vq_kernel_table *t) {
     static const int shapes[][3] = {{1, 1, 0}, {3, 7, 2}, {48, 300, 0}, {5, 33, 1}, {4, 67, 3}, {2, 16, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int rows = shapes[s][0], cols = shapes[s][1], ld = cols + shapes[s][2];
@@ -903,31 +903,31 @@ VQ_TEST_NO_VECTORIZE static void check_softmax_s8(const vq_kernel_table *t) {
         fill(x, (size_t)rows * ld, -40, 40);
         for (int r = 0; r < rows; r++) a[r] = r == 0 ? 0.0f : uniform_in(0.0, 0.5); /* row 0: uniform weights */
         memset(y, 0x55, (size_t)rows * ld);
-        t->softmax_s8(rows, cols, x, ld, a, y, ld, sum);
-        vq_ref_softmax_s8(rows, cols, x, ld, a, yr, ld, sumr);
+        t->softmax_u8(rows, cols, x, ld, a, y, ld, sum);
+        vq_ref_softmax_u8(rows, cols, x, ld, a, yr, ld, sumr);
         int bad = 0, flips = 0;
         for (int r = 0; r < rows; r++) {
             double m = -INFINITY;
             for (int c = 0; c < cols; c++) m = fmax(m, x[r * ld + c]);
             int32_t total = 0, top = 0;
             for (int c = 0; c < cols; c++) {
-                const int v = y[r * ld + c];
-                const double exact = 127.0 * exp(((double)x[r * ld + c] - m) * a[r]);
+                const int v = y[r * ld + c] + 128; /* stored as P - 128 */
+                const double exact = 255.0 * exp(((double)x[r * ld + c] - m) * a[r]);
                 total += v;
                 top = v > top ? v : top;
-                if ((v < 0 || fabs(v - exact) > 0.5 + 127 * 5e-5) && bad++ < 3) /* polynomial: <= 4e-5 relative */
-                    CHECK(0, "softmax_s8 %dx%d: y[%d,%d] = %d, exact %.6f", rows, cols, r, c, v, exact);
-                if (v != yr[r * ld + c]) {
+                if ((v < 0 || v > 255 || fabs(v - exact) > 0.5 + 255 * 5e-5) && bad++ < 3) /* polynomial: <= 4e-5 relative */
+                    CHECK(0, "softmax_u8 %dx%d: P[%d,%d] = %d, exact %.6f", rows, cols, r, c, v, exact);
+                if (y[r * ld + c] != yr[r * ld + c]) {
                     flips++;
-                    if (abs(v - yr[r * ld + c]) > 1 && bad++ < 3) CHECK(0, "softmax_s8: %d vs reference %d", v, yr[r * ld + c]);
+                    if (abs(y[r * ld + c] - yr[r * ld + c]) > 1 && bad++ < 3) CHECK(0, "softmax_u8: %d vs reference %d", v, yr[r * ld + c] + 128);
                 }
             }
             for (int c = cols; c < ld; c++)
-                if (y[r * ld + c] != 0x55 && bad++ < 3) CHECK(0, "softmax_s8 wrote padding");
-            if ((sum[r] != total || top != 127) && bad++ < 3) CHECK(0, "softmax_s8 row %d: sum %d (values %d), max %d", r, sum[r], total, top);
+                if (y[r * ld + c] != 0x55 && bad++ < 3) CHECK(0, "softmax_u8 wrote padding");
+            if ((sum[r] != total || top != 255) && bad++ < 3) CHECK(0, "softmax_u8 row %d: sum %d (values %d), max %d", r, sum[r], total, top);
         }
-        CHECK(bad == 0, "softmax_s8 %dx%d: %d failures (%d one-step differences from the reference)", rows, cols, bad, flips);
-        CHECK(flips * 100 <= rows * cols + 100, "softmax_s8 %dx%d: %d differences from the reference: too many", rows, cols, flips);
+        CHECK(bad == 0, "softmax_u8 %dx%d: %d failures (%d one-step differences from the reference)", rows, cols, bad, flips);
+        CHECK(flips * 100 <= rows * cols + 100, "softmax_u8 %dx%d: %d differences from the reference: too many", rows, cols, flips);
         free(x), free(a), free(y), free(yr), free(sum), free(sumr);
     }
 }
@@ -1022,7 +1022,7 @@ static void check_table(const vq_kernel_table *t, int quick, int exhaustive) {
     check_quantize(t);
     check_lut(t);
     check_quantize_rows(t);
-    check_softmax_s8(t);
+    check_softmax_u8(t);
     check_attention_s8(t, quick);
     printf("[%s] %d checks, %d failures\n", t->name, g_checks - checks, g_failures - before);
 }

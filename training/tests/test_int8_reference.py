@@ -750,3 +750,58 @@ def test_thresholds_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     save_file({"a.abs_histogram": hist.counts}, str(src))
     assert main(["thresholds", str(src), str(dst)]) == 1
     assert "needs a float a.bin_width" in capsys.readouterr().err
+
+
+# --- the int8 attention core ---------------------------------------------------------------
+
+
+def test_quantize_rows_and_dynamic_scale() -> None:
+    from ventriq_training.int8_reference import dynamic_scale, quantize_rows
+
+    x = np.array([[0.5, -2.0, 1.0], [0.0, 0.0, 0.0], [np.nan, 3.0, -1.5]], dtype=np.float32)
+    q, s = quantize_rows(x)
+    assert s.tolist() == [np.float32(2.0) / np.float32(127), 0.0, np.float32(3.0) / np.float32(127)]
+    assert q.tolist() == [[32, -127, 64], [0, 0, 0], [0, 127, -64]]  # 31.75 -> 32, 63.5 -> 64 (half to even)
+    assert dynamic_scale(float("inf")) == (0.0, 0.0) and dynamic_scale(0.0) == (0.0, 0.0)
+
+
+def test_softmax_u8_rows() -> None:
+    from ventriq_training.int8_reference import softmax_u8
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-20, 20, size=(6, 41)).astype(np.float32)
+    a = np.array([0.0, 0.1, 0.3, 1.0, 2.0, 0.05], dtype=np.float32)
+    y, sums = softmax_u8(x, a)
+    assert y.dtype == np.uint8 and (y.max(axis=1) == 255).all()
+    assert (y[0] == 255).all() and sums.tolist() == y.astype(np.int64).sum(axis=1).tolist()
+    exact = 255 * np.exp((x.astype(np.float64) - x.max(axis=1, keepdims=True)) * a[:, None])
+    assert np.abs(y - exact).max() <= 0.5 + 1e-4
+
+
+def test_attention_s8_close_to_float_attention() -> None:
+    """Against torch's float attention on the same qkv: the int8 error is a small fraction of max|V|."""
+    from ventriq_training.int8_reference import attention_s8
+
+    rng = np.random.default_rng(11)
+    t, d, heads = 300, 96, 3
+    qkv = rng.normal(0, 1, size=(t, 3 * d)).astype(np.float32)
+    out = attention_s8(qkv, heads)
+    x = torch.from_numpy(qkv).reshape(t, 3, heads, d // heads).permute(1, 2, 0, 3)
+    ref = torch.nn.functional.scaled_dot_product_attention(x[0], x[1], x[2]).permute(1, 0, 2).reshape(t, d).numpy()
+    vmax = float(np.abs(qkv[:, 2 * d:]).max())
+    err = np.abs(out - ref)
+    assert out.shape == (t, d) and out.dtype == np.float32
+    assert err.mean() < 2e-3 * vmax and err.max() < 5e-2 * vmax
+
+
+def test_layers_command_runs_attention_cores(tmp_path: Path) -> None:
+    from ventriq_training.int8_reference import attention_s8
+
+    rng = np.random.default_rng(5)
+    qkv = rng.normal(size=(7, 36)).astype(np.float32)
+    src, dst = tmp_path / "in.safetensors", tmp_path / "out.safetensors"
+    save_file({"blocks.0.attn.core.qkv": qkv, "blocks.0.attn.core.heads": np.array([2], dtype=np.int32)}, str(src))
+    assert main(["layers", str(src), str(dst)]) == 0
+    assert np.array_equal(load_file(str(dst))["blocks.0.attn.core.output"], attention_s8(qkv, 2))
+    with pytest.raises(ValueError, match="heads dividing D"):
+        attention_s8(qkv, 5)

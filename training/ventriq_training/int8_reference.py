@@ -13,7 +13,8 @@ Everything here is the *definition* the Swift quantizer (``VentriqQuant``) and t
 Primitives: ``quantize_multiplier``, ``saturating_rounding_doubling_high_mul``,
 ``rounding_divide_by_pot``, ``requantize``, ``quantize_s8``, ``quantize_weights``,
 ``quantize_bias``, ``output_scale``, ``requant_params``, ``qgemm_acc``, ``qgemm_f32``, ``qgemm_s8``,
-``gelu``, ``gelu_lut``, ``apply_lut``.
+``gelu``, ``gelu_lut``, ``apply_lut``; the attention core: ``dynamic_scale``, ``quantize_rows``,
+``softmax_u8``, ``attention_s8``.
 
 Calibration (the clipping threshold T of an activation, s_x = T / 127): ``AbsHistogram``,
 ``threshold_minmax``, ``threshold_percentile``, ``threshold_entropy`` (with ``entropy_curve``),
@@ -28,7 +29,9 @@ IN holds, per int8 Linear ``L``: ``L.input_q`` (I8 [..., K]), ``L.weight`` (I8 [
 ``L.bias`` (I32 [N]), and either ``L.output_scale`` (F32 [N]; OUT gets ``L.output`` F32 [..., N])
 or ``L.requant_multiplier`` and ``L.requant_shift`` (I32 [N]; OUT gets ``L.output`` I8 [..., N]).
 Per GELU table ``G`` (e.g. ``blocks.0.mlp.act``): ``G.input_q`` (I8, any shape) and ``G.lut``
-(I8 [256]); OUT gets ``G.output`` (I8, same shape). Other tensors in IN are ignored.
+(I8 [256]); OUT gets ``G.output`` (I8, same shape). Per int8 attention core ``C`` (e.g.
+``blocks.0.attn.core``): ``C.qkv`` (F32 [T, 3D]) and ``C.heads`` (I32 [1]); OUT gets ``C.output``
+(F32 [T, D], ``attention_s8``). Other tensors in IN are ignored.
 
     python -m ventriq_training.int8_reference thresholds IN.safetensors OUT.json [--bins 2048] [--percentile 99.99]
 
@@ -536,6 +539,78 @@ def scale_from_threshold(t: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# The attention core in int8 (vq_attention_s8): dynamic scales, nothing calibrated
+# --------------------------------------------------------------------------------------------
+
+
+def dynamic_scale(amax: float) -> tuple[np.float32, np.float32]:
+    """``(scale, inv) = (amax / 127, 127 / amax)`` in float32; (0, 0) when amax is 0 or not finite."""
+    a = np.float32(amax)
+    if not (np.isfinite(a) and a > 0):
+        return np.float32(0.0), np.float32(0.0)
+    return np.float32(a / np.float32(QMAX)), np.float32(np.float32(QMAX) / a)
+
+
+def _quantize_inv(x: npt.ArrayLike, inv: np.float32) -> I8:
+    """``clamp(rint(float32(x) * inv), -127, 127)``, NaN -> 0 (quantize_s8 given the inverse)."""
+    xf = np.asarray(x, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = np.clip(np.rint(np.multiply(xf, inv, dtype=np.float32)), -QMAX, QMAX)
+    return np.where(np.isnan(q), np.float32(0), q).astype(np.int8)
+
+
+def quantize_rows(x: npt.ArrayLike) -> tuple[I8, F32]:
+    """Per-row dynamic quantization (vq_quantize_rows_s8): each row's own scale max|x| / 127."""
+    xf = np.asarray(x, dtype=np.float32)
+    q = np.zeros(xf.shape, dtype=np.int8)
+    scales = np.zeros(xf.shape[0], dtype=np.float32)
+    for r in range(xf.shape[0]):
+        finite = np.abs(xf[r][~np.isnan(xf[r])])
+        scales[r], inv = dynamic_scale(float(finite.max()) if finite.size else 0.0)
+        q[r] = _quantize_inv(xf[r], inv)
+    return q, scales
+
+
+def softmax_u8(x: npt.ArrayLike, row_scale: npt.ArrayLike) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]]:
+    """8-bit softmax numerators (vq_softmax_u8, the C reference's operations):
+    ``t = max(float32(x - max_row) * row_scale, -87)``, ``P = min(rint(exp(t) * 255), 255)`` in
+    float32; returns P (uint8; the kernel stores P - 128 as int8) and the row sums."""
+    xf = np.asarray(x, dtype=np.float32)
+    a = np.asarray(row_scale, dtype=np.float32)[:, None]
+    t = np.maximum(np.multiply(xf - xf.max(axis=1, keepdims=True), a, dtype=np.float32), np.float32(-87.0))
+    p = np.minimum(np.rint(np.multiply(np.exp(t), np.float32(255), dtype=np.float32)), np.float32(255)).astype(np.uint8)
+    return p, p.astype(np.int32).sum(axis=1, dtype=np.int32)
+
+
+def attention_s8(qkv: npt.ArrayLike, heads: int) -> F32:
+    """The int8 attention core of one layer on ``qkv`` [T, 3D] (timm's Q | K | V column order),
+    ``heads`` heads of D / heads: Q and K rows quantized per token, V per head; int8 Q.K^T
+    scaled by the key scales; 8-bit softmax numerators P with row scale ``sq[i] * float32(1 /
+    sqrt(hd))``; the exact integer P.V scaled by the V scale, then by ``1 / row_sum`` (float32,
+    one operation at a time). Returns [T, D] float32."""
+    x = np.asarray(qkv, dtype=np.float32)
+    t, width = x.shape
+    d = width // 3
+    if width != 3 * d or heads < 1 or d % heads:
+        raise ValueError(f"attention_s8: qkv shape {list(x.shape)} with {heads} heads: need [T, 3D], heads dividing D")
+    hd = d // heads
+    attn_scale = np.float32(1.0 / math.sqrt(hd))
+    out = np.zeros((t, d), dtype=np.float32)
+    for h in range(heads):
+        q, sq = quantize_rows(x[:, h * hd:(h + 1) * hd])
+        k, sk = quantize_rows(x[:, d + h * hd:d + (h + 1) * hd])
+        v = x[:, 2 * d + h * hd:2 * d + (h + 1) * hd]
+        sv, inv = dynamic_scale(float(np.abs(v).max()) if v.size else 0.0)
+        vq = _quantize_inv(v, inv)
+        scores = np.multiply(qgemm_acc(q, k, None).astype(np.float32), sk[None, :], dtype=np.float32)
+        p, sums = softmax_u8(scores, np.multiply(sq, attn_scale, dtype=np.float32))
+        acc = (p.astype(np.int64) @ vq.astype(np.int64)).astype(np.float32)  # exact: |sum| < 2^31
+        r = (np.float32(1.0) / sums.astype(np.float32)).astype(np.float32)
+        out[:, h * hd:(h + 1) * hd] = np.multiply(np.multiply(acc, sv, dtype=np.float32), r[:, None], dtype=np.float32)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Command line: reference outputs of int8 layers from a tensor file
 # --------------------------------------------------------------------------------------------
 
@@ -554,9 +629,16 @@ def _expect(tensors: dict[str, npt.NDArray[Any]], name: str, dtype: type, shape:
 def run_layers(tensors: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
     """Reference outputs for every ``<prefix>.input_q`` in ``tensors`` (see the module docstring)."""
     prefixes = sorted(k[: -len(".input_q")] for k in tensors if k.endswith(".input_q"))
-    if not prefixes:
-        raise ValueError("no '<layer>.input_q' tensors")
+    cores = sorted(k[: -len(".qkv")] for k in tensors if k.endswith(".qkv"))
+    if not prefixes and not cores:
+        raise ValueError("no '<layer>.input_q' or '<core>.qkv' tensors")
     out: dict[str, npt.NDArray[Any]] = {}
+    for c in cores:
+        qkv = _expect(tensors, f"{c}.qkv", np.float32)
+        heads = _expect(tensors, f"{c}.heads", np.int32, (1,))
+        if qkv.ndim != 2:
+            raise ValueError(f"tensor {c + '.qkv'!r} has shape {list(qkv.shape)}; expected [T, 3D]")
+        out[f"{c}.output"] = attention_s8(qkv, int(heads[0]))
     for p in prefixes:
         x = _expect(tensors, f"{p}.input_q", np.int8)
         if f"{p}.lut" in tensors:

@@ -111,7 +111,7 @@ typedef struct vq_kernel_table {
     void (*lut_s8)(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
     /* int8 attention pieces (float vector kernels: shared by a table and its int8 variant) */
     void (*quantize_rows_s8)(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
-    void (*softmax_s8)(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+    void (*softmax_u8)(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
                        int32_t *row_sum);
 } vq_kernel_table;
 
@@ -386,17 +386,19 @@ void vq_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale
 void vq_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
 
 /*
- * Softmax numerators as int8 (attention's probabilities before normalisation): per row r of
+ * Softmax numerators as 8-bit probabilities (attention's P before normalisation): per row r of
  * x [rows, cols] with m = max_c x[r, c]:
- *   y[r, c] = min(rint(exp(max((x[r, c] - m) * row_scale[r], -87)) * 127), 127)   in [0, 127]
- *   row_sum[r] = sum_c y[r, c]   (>= 127 when cols >= 1: the maximum's entry is 127)
+ *   P[r, c] = min(rint(exp(max((x[r, c] - m) * row_scale[r], -87)) * 255), 255)   in [0, 255]
+ *   y[r, c] = P[r, c] - 128   (int8: the unsigned P shifted into the int8 GEMM's activation range;
+ *                              the GEMM adds 128 * sum_k W[n, k] back as a bias, exactly)
+ *   row_sum[r] = sum_c P[r, c]   (>= 255 when cols >= 1: the maximum's entry is 255)
  * The reference computes (x - m) * row_scale in float32 and libm expf; the SIMD tables compute
- * 127 * 2^(x c - m c), c = row_scale log2(e), with a degree-4 polynomial (relative error
+ * 255 * 2^(x c - m c), c = row_scale log2(e), with a degree-4 polynomial (relative error
  * <= 4e-5; the same operations on every SIMD ISA, so those agree bit for bit), so an entry may
- * differ by 1 between the reference and a SIMD table (where 127 e lies near a half-integer).
+ * differ by 1 between the reference and a SIMD table (where 255 e lies near a half-integer).
  * row_scale[r] >= 0 and finite; x finite. y: leading dimension ldy.
  */
-void vq_softmax_s8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+void vq_softmax_u8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
                    int32_t *row_sum);
 
 /*
@@ -406,10 +408,11 @@ void vq_softmax_s8(int rows, int cols, const float *x, int ldx, const float *row
  *   Q and K rows quantized per token, V per head (dynamic symmetric scales amax / 127, values in
  *   [-127, 127] by vq_quantize_s8's rounding; an all-zero row or head gets scale 0);
  *   s[i, j] = (sum_c Qq[i, c] Kq[j, c]) * sk[j]       (int8 GEMM, exact integer sum)
- *   P[i, :], n_i = vq_softmax_s8 of s[i, :] with row_scale sq[i] * (1 / sqrt(hd)) (float32)
- *   out[i, c] = ((sum_j P[i, j] Vq[j, c]) * sv) * (1 / n_i)
+ *   P[i, :] (8-bit, 0..255), n_i = vq_softmax_u8 of s[i, :] with row_scale
+ *   sq[i] * (1 / sqrt(hd)) (float32)
+ *   out[i, c] = ((sum_j P[i, j] Vq[j, c]) * sv) * (1 / n_i)   (exact integer sum)
  * Query rows go through in blocks, so no [T, T] buffer exists. Differences between tables
- * come only from vq_softmax_s8's exp (SIMD polynomial vs libm), which can move a P by one step.
+ * come only from vq_softmax_u8's exp (SIMD polynomial vs libm), which can move a P by one step.
  *   kt: the kernel table to run with (vq_kernels_table / vq_kernels_active)
  *   qkv: T x 3D floats, leading dimension ldqkv >= 3D; out: T x D floats, leading dimension
  *   ldo >= D, must not overlap qkv; workspace: vq_attention_s8_workspace_size(T, D / heads)
@@ -464,7 +467,7 @@ void vq_ref_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_s
                         int ldy);
 void vq_ref_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
 void vq_ref_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
-void vq_ref_softmax_s8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
+void vq_ref_softmax_u8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
                        int32_t *row_sum);
 
 #ifdef __cplusplus
