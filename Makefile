@@ -108,3 +108,24 @@ export: setup
 
 clean:
 	rm -rf $(OUT) $(VENV)
+
+# Kernel efficiency against this core's peak (benchmarks/README.md).
+.PHONY: bench-peak bench-kernels bench-callgrind
+
+# The multiply-accumulate peak per kernel table, measured: instructions per cycle x MACs per
+# instruction x clock (benchmarks/peak/peak_probe.c; --json for scripts).
+bench-peak:
+	mkdir -p .build
+	$(CC) -O2 -Wall -Wextra benchmarks/peak/peak_probe.c -o .build/peak_probe
+	.build/peak_probe
+
+# Every GEMM at the default model's shapes per table: GMAC/s, MAC/cycle, % of peak
+# -> out/bench/kernels.json.
+bench-kernels:
+	bash benchmarks/kernels.sh
+
+# Instructions per kernel call (valgrind --tool=callgrind; reference and avx2 tables: valgrind
+# runs no AVX-512 or AVX-VNNI) -> out/bench/callgrind.{txt,json}. Compare kernel versions with
+# benchmarks/callgrind.sh --baseline OLD.json.
+bench-callgrind:
+	bash benchmarks/callgrind.sh

@@ -10,12 +10,22 @@ ONNX Runtime (Ventriq runs one thread). The rows are measured in `--rounds` inte
 (each round runs every row once, `--runs / --rounds` timed runs after a warm-up) so the machine's
 noise falls on all of them; medians and p99 are over all pooled runs.
 
+Efficiency: "MAC/cycle" is the MACs per window over (median seconds x clock), "% peak" that over
+the peak MAC/cycle of the relevant instruction, both from benchmarks/peak/peak_probe (built with
+gcc/cc into .build/peak_probe when missing or older than its source; its JSON goes into
+side_by_side.json under "peak"): Ventriq int8 against the int8 instruction of the table its
+kernels use (`kernels` of `ventriq bench --json`), Ventriq float32 against that table's FMA,
+ONNX Runtime int8 rows against the best int8 peak of the machine, ONNX Runtime fp32 against the
+best FMA peak. Attention runs in float32 in both Ventriq models, so the int8 rows mix float and
+int8 MACs.
+
 Agreement: every row scores the 5 bundled recordings (consecutive 5 s windows, mean of outputs);
 the table gives each row's largest |difference| from ONNX Runtime fp32 on the three estimates (in
 their units: %, %, l/min) and on the six probabilities, so the int8 rows of both runtimes are
 compared on the same scale.
 
-Writes the table to stdout and `out/bench/side_by_side.{json,md,png}`.
+Writes the table to stdout and `out/bench/side_by_side.{json,md,png}`. VENTRIQ_BIN overrides the
+ventriq binary (default .build/release/ventriq).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -43,7 +54,9 @@ from ventriq_training.preprocess import PreprocessConfig, preprocess  # noqa: E4
 from ventriq_training.score import read_recording  # noqa: E402
 
 OUT = ROOT / "out" / "bench"
-VENTRIQ = ROOT / ".build" / "release" / "ventriq"
+VENTRIQ = Path(os.environ.get("VENTRIQ_BIN", ROOT / ".build" / "release" / "ventriq"))
+PROBE_SOURCE = ROOT / "benchmarks" / "peak" / "peak_probe.c"
+PROBE = ROOT / ".build" / "peak_probe"
 FLOAT = ROOT / "models" / "ventriq-compact.safetensors"
 INT8 = ROOT / "models" / "ventriq-compact-int8.safetensors"
 ONNX = ROOT / "models" / "ventriq-compact.onnx"
@@ -90,6 +103,33 @@ def ventriq_time(model: Path, runs: int, warmup: int) -> tuple[list[float], dict
     return report["engineSamplesMs"], report
 
 
+def measured_peak() -> dict[str, Any]:
+    """The peak probe's JSON (clock_hz; int8 / float: per kernel table, macs_per_cycle, ...)."""
+    sources = [PROBE_SOURCE, PROBE_SOURCE.with_name("peak_measure.h")]
+    if not PROBE.exists() or any(src.stat().st_mtime > PROBE.stat().st_mtime for src in sources):
+        cc = next((c for c in (os.environ.get("CC"), "gcc", "cc") if c and shutil.which(c)), None)
+        if cc is None:
+            raise SystemExit(f"no C compiler (gcc or cc, or set CC) to build {PROBE} from {PROBE_SOURCE}")
+        PROBE.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([cc, "-O2", "-Wall", "-Wextra", str(PROBE_SOURCE), "-o", str(PROBE)], check=True)
+    peak = json.loads(subprocess.run([str(PROBE), "--json"], check=True, capture_output=True, text=True).stdout)
+    if not peak.get("clock_hz") or not peak.get("int8") or not peak.get("float"):
+        raise SystemExit(f"{PROBE} measured no peak on this machine: {peak}")
+    return peak
+
+
+def peak_basis(row: str, peak: dict[str, Any], reports: dict[str, dict[str, Any]]) -> tuple[str, float | None]:
+    """Which peak a row is measured against, and its MAC/cycle (None where the probe has none,
+    e.g. Ventriq on the scalar reference kernels)."""
+    kind = "int8" if "int8" in row else "float"
+    isa = reports[row]["kernels"] if row.startswith("ventriq") else peak[f"best_{kind}"]
+    entry = peak[kind].get(isa)
+    if entry is None:
+        return f"{kind} {isa}: no peak", None
+    instr = entry["int8_instr" if kind == "int8" else "float_instr"]
+    return f"{kind} {isa} ({instr})", float(entry["macs_per_cycle"])
+
+
 def ort_scores(session: ort.InferenceSession, pre: PreprocessConfig) -> np.ndarray:
     rows = []
     for path in RECORDINGS:
@@ -126,6 +166,7 @@ def main() -> int:
         p.error(f"{VENTRIQ} not found: run `make build` first")
     if not a.calibration.exists():
         p.error(f"{a.calibration} not found: run `make sets` first")
+    peak = measured_peak()
     calibration = load_file(str(a.calibration))["windows"][:64].astype(np.float32)
     golden = load_file(str(ROOT / "models" / "ventriq-compact.golden.safetensors"))
     x = golden["input.preprocessed"][:1].astype(np.float32)
@@ -164,11 +205,15 @@ def main() -> int:
     for name, ms in samples.items():
         arr = np.array(ms)
         med, p99 = float(np.median(arr)), float(np.percentile(arr, 99))
+        basis, peak_mpc = peak_basis(name, peak, reports)
+        mpc = macs / (med * 1e-3 * peak["clock_hz"])
         rows.append({
             "row": name, "runs": len(ms), "median_ms": med, "p99_ms": p99, "p99_over_median": p99 / med,
             "ratio_to_ort_fp32": med / float(np.median(samples["onnxruntime fp32"])),
             "ratio_to_fastest_ort_int8": med / float(np.median(samples[fastest_int8])),
             "gmac_per_s": macs / (med * 1e-3) / 1e9,
+            "mac_per_cycle": mpc, "peak_basis": basis, "peak_mac_per_cycle": peak_mpc,
+            "pct_peak": 100 * mpc / peak_mpc if peak_mpc else None,
             "max_abs_estimate_diff_vs_ort_fp32": agreement[name][0],
             "max_abs_probability_diff_vs_ort_fp32": agreement[name][1],
         })
@@ -177,15 +222,27 @@ def main() -> int:
     result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": a.threads,
                           "onnxruntime": ort.__version__},
               "macs_per_window": macs, "fastest_ort_int8": fastest_int8, "rows": rows, "ventriq": ventriq_memory,
-              "preprocessing": "excluded on both sides"}
+              "preprocessing": "excluded on both sides", "peak": peak}
     lines = [f"model ventriq-compact, batch 1, {a.threads} ORT thread(s) / 1 Ventriq thread, preprocessing excluded; "
              f"{macs / 1e6:.0f} M MACs per window; {a.rounds} interleaved rounds",
-             "", "| row | runs | median ms | p99 ms | p99/median | vs ORT fp32 | vs fastest ORT int8 | GMAC/s | max abs d estimate | max abs d probability |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "", "| row | runs | median ms | p99 ms | p99/median | vs ORT fp32 | vs fastest ORT int8 | GMAC/s | MAC/cycle | % peak | max abs d estimate | max abs d probability |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
+        pct = f"{r['pct_peak']:.1f}" if r["pct_peak"] is not None else "-"
         lines.append(f"| {r['row']} | {r['runs']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['p99_over_median']:.2f} | "
                      f"{r['ratio_to_ort_fp32']:.2f} | {r['ratio_to_fastest_ort_int8']:.2f} | {r['gmac_per_s']:.1f} | "
+                     f"{r['mac_per_cycle']:.2f} | {pct} | "
                      f"{r['max_abs_estimate_diff_vs_ort_fp32']:.3f} | {r['max_abs_probability_diff_vs_ort_fp32']:.4f} |")
+    bases: dict[tuple[str, float | None], list[str]] = {}
+    for row in rows:
+        bases.setdefault((row["peak_basis"], row["peak_mac_per_cycle"]), []).append(row["row"])
+    lines.append(f"\nMAC/cycle = MACs per window / (median s x {peak['clock_hz'] / 1e9:.2f} GHz, the measured clock); "
+                 "% peak = MAC/cycle / the measured peak (benchmarks/peak/peak_probe: instructions per cycle x MACs per "
+                 "instruction) of:")
+    for (basis, mpc), names in bases.items():
+        lines.append(f"- {basis}" + (f": {mpc:.1f} MAC/cycle" if mpc else "") + f" for {', '.join(names)}")
+    lines.append("Attention runs in float32 in both Ventriq models: the int8 rows' MACs include it. The medians are wall "
+                 "clock: on a virtual machine with stolen time, MAC/cycle is a lower bound.")
     for k, m in ventriq_memory.items():
         lines.append(f"\n{k}: kernels {m['kernels']}, arena {m['arenaBytes']} B (activations {m['activationBytes']} B, lower bound "
                      f"{m['activationLowerBoundBytes']} B), weights {m['weightBytes']} B, peak RSS {m['peakRSSBytes']} B, "

@@ -1,20 +1,38 @@
 /*
  * bench_kernels.c: a micro benchmark of the kernels on the model's shapes, per ISA (one thread).
- * Not a test; scripts/test-kernels-aarch64.sh --bench builds and runs it natively.
+ * Not a test; `make bench-kernels` (benchmarks/kernels.sh) and scripts/test-kernels-aarch64.sh
+ * --bench build and run it; benchmarks/callgrind.sh runs its --count mode under valgrind.
  *
- *   bench_kernels [milliseconds per measurement, default 300]
+ *   bench_kernels [ms] [--isa NAME[,NAME...]] [--reps R] [--json FILE] [--count N]
+ *     ms         milliseconds per GEMM repetition, at least 20 (default 20)
+ *     --isa      only these tables (vq_kernel_table names; default: every table this CPU runs)
+ *     --reps R   repetitions per GEMM (default 7): the best gives the rate, the median is shown
+ *     --json     also write the GEMM results and the measured peaks to FILE
+ *     --count N  no timing: run every kernel N times per shape (after one untimed call) between
+ *                callgrind client requests (built with -DVQ_BENCH_CALLGRIND: one stats dump per
+ *                table, kernel and shape, named "isa/kernel/layer_MxNxK"; a no-op elsewhere)
  *
- * Prints, per ISA: GFLOP/s of the packed GEMMs (300x96x96 qkv-less projections, 300x288x96 qkv,
- * 300x384x96 fc1, 300x96x384 fc2), of the attention GEMMs (Q.K^T 300x300x32, P.V 300x32x300
- * strided in a [300, 288] buffer), and the time of the row kernels on [300, 96] / [300, 384].
- * On x86-64 the single-core AVX2 FMA peak is measured first (12 independent chains of 256-bit
- * FMAs), and each GEMM is also given as a percentage of it.
- * int8: GMAC/s (int8 multiply-adds) of vq_qgemm_packed_f32 on the same Linear shapes (and of
- * vq_qgemm_packed_s8 at fc1, 300x384x96), next to the float GEMM's GMAC/s (GFLOP/s / 2), and the
- * time of vq_quantize_s8 [300, 96] / [300, 384] and vq_lut_s8 over 300 x 384.
+ * Timing mode prints, per table: first the peaks measured on this core (benchmarks/peak/
+ * peak_measure.h: clock from a chain of dependent adds, instructions per cycle of the table's
+ * int8 multiply-accumulate and of its FMA; peak MAC/cycle = IPC x MACs per instruction), then
+ * for every GEMM at the default model's shapes (300 tokens; Linears (N, K) = patch embedding
+ * (96, 100), qkv (288, 96), proj (96, 96), fc1 (384, 96), fc2 (96, 384); attention Q.K^T
+ * 300x300x32 and P.V 300x32x300) its time, GMAC/s, achieved MAC/cycle (GMAC/s / clock) and %
+ * of the table's peak: the float GEMMs against its FMA peak, vq_qgemm_packed_f32 and
+ * vq_qgemm_packed_s8 against its int8 peak. The int8 GEMMs also run at the attention shapes
+ * (as packed GEMMs: the engine's attention is float today), to show what int8 attention could
+ * reach. Then the time of the row kernels (LayerNorm, softmax, GELU, quantize, lookup).
+ *
+ * GEMM timing: thread CPU time (a virtual machine's stolen time is not counted; see vqp_now).
+ * Every GEMM of a table is timed in R interleaved rounds (round r times each GEMM for >= ms),
+ * so what noise is left slows one repetition of many GEMMs rather than every repetition of one;
+ * the fastest repetition gives the rate, the median shows the spread. Operands are 64-byte
+ * aligned, as in the engine (misaligned int8 weights cost the VNNI kernels 10-15 %).
  */
 #define _POSIX_C_SOURCE 199309L
 #include "vq_kernels.h"
+
+#include "../../benchmarks/peak/peak_measure.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -22,45 +40,29 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-/* Measured peak (one try): 12 independent chains of 256-bit FMAs (the AVX2 kernels' instruction). */
-__attribute__((target("avx2,fma"))) static double peak_fma_gflops(void) {
-    __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
-    /* distinct starting values, so that no compiler merges the chains */
-#define START(i) _mm256_set1_ps(1.0f + (i))
-    __m256 c0 = START(0), c1 = START(1), c2 = START(2), c3 = START(3), c4 = START(4), c5 = START(5);
-    __m256 c6 = START(6), c7 = START(7), c8 = START(8), c9 = START(9), c10 = START(10), c11 = START(11);
-#undef START
-    const long iters = 20 * 1000 * 1000;
-    double t0 = now();
-    for (long i = 0; i < iters; i++) {
-        c0 = _mm256_fmadd_ps(c0, m, a), c1 = _mm256_fmadd_ps(c1, m, a), c2 = _mm256_fmadd_ps(c2, m, a);
-        c3 = _mm256_fmadd_ps(c3, m, a), c4 = _mm256_fmadd_ps(c4, m, a), c5 = _mm256_fmadd_ps(c5, m, a);
-        c6 = _mm256_fmadd_ps(c6, m, a), c7 = _mm256_fmadd_ps(c7, m, a), c8 = _mm256_fmadd_ps(c8, m, a);
-        c9 = _mm256_fmadd_ps(c9, m, a), c10 = _mm256_fmadd_ps(c10, m, a), c11 = _mm256_fmadd_ps(c11, m, a);
-    }
-    double t = now() - t0;
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
-                             _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
-    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
-    float out[8];
-    _mm256_storeu_ps(out, s);
-    if (out[0] == 12345.0f) printf(" ");
-    return iters * 12.0 * 16 / t * 1e-9;
-}
+#ifdef VQ_BENCH_CALLGRIND
+#include <valgrind/callgrind.h>
 #else
-static double peak_fma_gflops(void) { return 0; }
+#define CALLGRIND_TOGGLE_COLLECT
+#define CALLGRIND_DUMP_STATS_AT(name) ((void)(name))
 #endif
 
+/* Thread CPU time (vqp_now): a virtual machine's stolen time is not counted. */
+static double now(void) { return vqp_now(); }
+
+/* 64-byte aligned, as the engine's arena and weights: a packed int8 weight group is then one
+ * cache line (a misaligned one splits every load in two). */
+static void *alloc64(size_t bytes) {
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!p) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
 static float *randoms(size_t n) {
-    float *p = malloc(n * sizeof(float));
+    float *p = alloc64(n * sizeof(float));
     uint32_t s = 12345;
     for (size_t i = 0; i < n; i++) {
         s = s * 1664525u + 1013904223u;
@@ -69,54 +71,8 @@ static float *randoms(size_t n) {
     return p;
 }
 
-typedef struct {
-    const vq_kernel_table *t;
-    int M, N, K;
-    const float *A, *B, *packed, *bias;
-    float *C;
-    int lda, ldb, ldc;
-    int kind; /* 0 packed, 1 nt, 2 nn */
-} gemm_case;
-
-static void run_gemm(const gemm_case *g) {
-    if (g->kind == 0) g->t->sgemm_packed(g->M, g->N, g->K, g->A, g->lda, g->packed, g->bias, g->C, g->ldc);
-    else if (g->kind == 1) g->t->sgemm_nt(g->M, g->N, g->K, g->A, g->lda, g->B, g->ldb, 0.17677669f, g->C, g->ldc);
-    else g->t->sgemm_nn(g->M, g->N, g->K, g->A, g->lda, g->B, g->ldb, g->C, g->ldc);
-}
-
-typedef struct {
-    const vq_kernel_table *t;
-    int M, N, K, s8;
-    const int8_t *A, *packed;
-    const int32_t *bias, *mult, *shift;
-    const float *scale;
-    float *C;
-    int8_t *Cq;
-} qgemm_case;
-
-static void run_qgemm(const qgemm_case *q) {
-    if (q->s8) q->t->qgemm_packed_s8(q->M, q->N, q->K, q->A, q->K, q->packed, q->bias, q->mult, q->shift, q->Cq, q->N);
-    else q->t->qgemm_packed_f32(q->M, q->N, q->K, q->A, q->K, q->packed, q->bias, q->scale, q->C, q->N);
-}
-
-static double time_qgemm(const qgemm_case *q, double ms) {
-    run_qgemm(q);
-    double best = 1e30;
-    for (int rep = 0; rep < 5; rep++) {
-        int n = 0;
-        double t0 = now(), t;
-        do {
-            run_qgemm(q);
-            n++;
-            t = now() - t0;
-        } while (t < ms * 1e-3 / 5);
-        if (t / n < best) best = t / n;
-    }
-    return best;
-}
-
 static int8_t *random_i8(size_t n, int lo, int hi) {
-    int8_t *p = malloc(n);
+    int8_t *p = alloc64(n);
     uint32_t s = 777;
     for (size_t i = 0; i < n; i++) {
         s = s * 1664525u + 1013904223u;
@@ -125,126 +81,382 @@ static int8_t *random_i8(size_t n, int lo, int hi) {
     return p;
 }
 
-/* Best-of-5 seconds per call, each measurement running for about `ms`. */
-static double time_gemm(const gemm_case *g, double ms) {
-    run_gemm(g);
-    double best = 1e30;
-    for (int rep = 0; rep < 5; rep++) {
-        int n = 0;
-        double t0 = now(), t;
-        do {
-            run_gemm(g);
-            n++;
-            t = now() - t0;
-        } while (t < ms * 1e-3 / 5);
-        if (t / n < best) best = t / n;
+/* ------------------------------------------------------------------------------------------ */
+/* Operands: the default model (300 tokens, D = 96, MLP 384) and its weights, packed once       */
+/* ------------------------------------------------------------------------------------------ */
+
+enum { T = 300, D = 96, H = 384 };
+
+/* The GEMM shapes (N, K) at M = T: the five Linears, then the two attention products. */
+#define N_LINEAR 5
+#define N_SHAPES 7
+static const struct {
+    const char *layer;
+    int N, K;
+} shapes[N_SHAPES] = {{"patch", D, 100}, {"qkv", 3 * D, D},   {"proj", D, D},    {"fc1", H, D},
+                      {"fc2", D, H},     {"attn_qk", T, 32}, {"attn_pv", 32, T}};
+
+static struct {
+    float *x, *qkv, *S, *out, *bias, *gamma, *g;
+    float *packed[N_SHAPES]; /* float weights of the Linears */
+    int8_t *qx, *qout, *lut;
+    int8_t *qpacked[N_SHAPES]; /* int8 weights of every shape (attention: as if packed) */
+    int32_t *qbias, *qmult, *qshift;
+    float *qscale;
+} op;
+
+static void operands_init(void) {
+    op.x = randoms((size_t)T * H), op.qkv = randoms((size_t)T * 3 * D), op.S = randoms((size_t)T * T);
+    op.out = randoms((size_t)T * T), op.bias = randoms(T), op.gamma = randoms(D), op.g = randoms((size_t)T * H);
+    op.qx = random_i8((size_t)T * H, -127, 127), op.qout = alloc64((size_t)T * T), op.lut = random_i8(256, -127, 127);
+    op.qbias = alloc64(sizeof(int32_t) * T), op.qmult = alloc64(sizeof(int32_t) * T);
+    op.qshift = alloc64(sizeof(int32_t) * T), op.qscale = alloc64(sizeof(float) * T);
+    for (int n = 0; n < T; n++) {
+        op.qbias[n] = (int32_t)(n * 997 % 20001) - 10000;
+        op.qscale[n] = 1e-4f * (1 + n % 7);
+        vq_quantize_multiplier(1.0 / (300.0 + n), &op.qmult[n], &op.qshift[n]);
     }
-    return best;
+    for (int s = 0; s < N_SHAPES; s++) {
+        const int N = shapes[s].N, K = shapes[s].K;
+        if (s < N_LINEAR) {
+            float *w = randoms((size_t)N * K);
+            op.packed[s] = alloc64(vq_sgemm_packed_size(N, K) * sizeof(float));
+            vq_sgemm_pack(w, N, K, op.packed[s]);
+            free(w);
+        }
+        int8_t *w = random_i8((size_t)N * K, -127, 127);
+        op.qpacked[s] = alloc64(vq_qgemm_packed_size(N, K));
+        vq_qgemm_pack(w, N, K, op.qpacked[s]);
+        free(w);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Cases: one kernel at one shape                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum {
+    SGEMM,      /* sgemm_packed at a Linear shape */
+    SGEMM_ACC,  /* sgemm_packed_accumulate (the fused residual of proj and fc2) */
+    SGEMM_NT,   /* scores = Q.K^T of one head, Q and K read from the [T, 3D] qkv buffer */
+    SGEMM_NN,   /* out = P.V of one head, V in qkv, out a head slice of [T, D] */
+    QGEMM_F32,  /* qgemm_packed_f32 */
+    QGEMM_S8,   /* qgemm_packed_s8 */
+    QUANTIZE,   /* quantize_s8 [T, K] */
+    LUT,        /* lut_s8 over T x H */
+    LAYERNORM,  /* [T, D] */
+    SOFTMAX,    /* [T, T], in place */
+    GELU,       /* T x H, in place */
+    ERF,        /* T x H, in place */
+    EXP,        /* T x T, in place */
+    ADD,        /* T x D */
+    MEAN_ROWS,  /* [T, D] -> D */
+} kind_t;
+
+static const char *const kind_names[] = {"sgemm_packed",     "sgemm_packed_accumulate", "sgemm_nt",  "sgemm_nn",
+                                         "qgemm_packed_f32", "qgemm_packed_s8",         "quantize_s8", "lut_s8",
+                                         "layernorm",        "softmax_rows",            "gelu_erf",  "erf",
+                                         "exp",              "add",                     "mean_rows"};
+
+typedef struct {
+    kind_t kind;
+    int s;           /* index into shapes (GEMMs), else -1 */
+    const char *tag; /* the layer or the size, for labels */
+    int M, N, K;     /* GEMMs; row kernels: M x N elements */
+} bench_case;
+
+static int is_gemm(kind_t k) { return k <= QGEMM_S8; }
+static int is_int8_gemm(kind_t k) { return k == QGEMM_F32 || k == QGEMM_S8; }
+
+/* In-place kernels get fresh input before each call (outside the timed or counted part). */
+static void prepare(const bench_case *c) {
+    if (c->kind == SOFTMAX || c->kind == EXP) memcpy(op.S, op.x, sizeof(float) * T * T);
+    else if (c->kind == GELU || c->kind == ERF) memcpy(op.g, op.x, sizeof(float) * T * H);
+}
+
+static void run_case(const vq_kernel_table *t, const bench_case *c) {
+    const int M = c->M, N = c->N, K = c->K;
+    switch (c->kind) {
+    case SGEMM: t->sgemm_packed(M, N, K, op.x, K, op.packed[c->s], op.bias, op.out, N); break;
+    case SGEMM_ACC: t->sgemm_packed_accumulate(M, N, K, op.x, K, op.packed[c->s], op.bias, op.out, N); break;
+    case SGEMM_NT: t->sgemm_nt(M, N, K, op.qkv, 3 * D, op.qkv + D, 3 * D, 0.17677669f, op.S, T); break;
+    case SGEMM_NN: t->sgemm_nn(M, N, K, op.S, T, op.qkv + 2 * D, 3 * D, op.out, D); break;
+    case QGEMM_F32:
+        t->qgemm_packed_f32(M, N, K, op.qx, K, op.qpacked[c->s], op.qbias, op.qscale, op.out, N);
+        break;
+    case QGEMM_S8:
+        t->qgemm_packed_s8(M, N, K, op.qx, K, op.qpacked[c->s], op.qbias, op.qmult, op.qshift, op.qout, N);
+        break;
+    case QUANTIZE: t->quantize_s8(M, N, op.x, N, 37.5f, op.qout, N); break;
+    case LUT: t->lut_s8(M * N, op.qx, op.lut, op.qout); break;
+    case LAYERNORM: t->layernorm(M, N, op.x, N, op.gamma, op.bias, 1e-6f, op.out, N); break;
+    case SOFTMAX: t->softmax_rows(M, N, op.S, N); break;
+    case GELU: t->gelu_erf(M * N, op.g); break;
+    case ERF: t->erf(M * N, op.g); break;
+    case EXP: t->exp(M * N, op.S); break;
+    case ADD: t->add(M * N, op.x, op.qkv, op.out); break;
+    case MEAN_ROWS: t->mean_rows(M, N, op.x, N, op.out); break;
+    }
+}
+
+/* Every case: the GEMMs first (in the order of the report), then the row kernels. */
+static int make_cases(bench_case *c) {
+    int n = 0;
+    for (int s = 0; s < N_LINEAR; s++) c[n++] = (bench_case){SGEMM, s, shapes[s].layer, T, shapes[s].N, shapes[s].K};
+    c[n++] = (bench_case){SGEMM_NT, 5, shapes[5].layer, T, T, 32};
+    c[n++] = (bench_case){SGEMM_NN, 6, shapes[6].layer, T, 32, T};
+    for (int k = QGEMM_F32; k <= QGEMM_S8; k++)
+        for (int s = 0; s < N_SHAPES; s++)
+            c[n++] = (bench_case){(kind_t)k, s, shapes[s].layer, T, shapes[s].N, shapes[s].K};
+    c[n++] = (bench_case){SGEMM_ACC, 2, "proj", T, D, D};
+    c[n++] = (bench_case){SGEMM_ACC, 4, "fc2", T, D, H};
+    c[n++] = (bench_case){QUANTIZE, -1, "in_d", T, D, 0};
+    c[n++] = (bench_case){QUANTIZE, -1, "in_h", T, H, 0};
+    c[n++] = (bench_case){LUT, -1, "gelu", T, H, 0};
+    c[n++] = (bench_case){LAYERNORM, -1, "ln", T, D, 0};
+    c[n++] = (bench_case){SOFTMAX, -1, "scores", T, T, 0};
+    c[n++] = (bench_case){GELU, -1, "fc1", T, H, 0};
+    c[n++] = (bench_case){ERF, -1, "fc1", T, H, 0};
+    c[n++] = (bench_case){EXP, -1, "scores", T, T, 0};
+    c[n++] = (bench_case){ADD, -1, "residual", T, D, 0};
+    c[n++] = (bench_case){MEAN_ROWS, -1, "pool", T, D, 0};
+    return n;
+}
+
+#define MAX_CASES 40
+
+static void case_label(const vq_kernel_table *t, const bench_case *c, char *buf, size_t size) {
+    if (is_gemm(c->kind)) snprintf(buf, size, "%s/%s/%s_%dx%dx%d", t->name, kind_names[c->kind], c->tag, c->M, c->N, c->K);
+    else snprintf(buf, size, "%s/%s/%s_%dx%d", t->name, kind_names[c->kind], c->tag, c->M, c->N);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Timing                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int needs_prepare(kind_t k) { return k == SOFTMAX || k == EXP || k == GELU || k == ERF; }
+
+/* Seconds per call of each case: `reps` interleaved rounds of >= rep_s per case; best and median
+ * of the repetitions. Calls are timed in batches of about 1 ms (reading the thread clock costs
+ * about 0.5 us), except the in-place kernels, timed one call at a time around their fresh input. */
+static void time_cases(const vq_kernel_table *t, const bench_case *c, int n, int reps, double rep_s, double *best,
+                       double *median) {
+    double *per = malloc(sizeof(double) * (size_t)n * (size_t)reps);
+    long batch[MAX_CASES];
+    for (int i = 0; i < n; i++) { /* warm the caches and the code, size the batches */
+        prepare(&c[i]), run_case(t, &c[i]);
+        const double t0 = now();
+        run_case(t, &c[i]);
+        const double one = now() - t0;
+        batch[i] = needs_prepare(c[i].kind) ? 1 : one < 1e-3 ? (long)(1e-3 / (one > 1e-7 ? one : 1e-7)) : 1;
+    }
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < n; i++) {
+            long calls = 0;
+            double spent = 0;
+            do {
+                prepare(&c[i]);
+                const double t0 = now();
+                for (long j = 0; j < batch[i]; j++) run_case(t, &c[i]);
+                spent += now() - t0;
+                calls += batch[i];
+            } while (spent < rep_s);
+            per[(size_t)i * reps + r] = spent / calls;
+        }
+    for (int i = 0; i < n; i++) {
+        double *v = per + (size_t)i * reps;
+        qsort(v, (size_t)reps, sizeof *v, cmp_double);
+        best[i] = v[0];
+        median[i] = reps % 2 ? v[reps / 2] : 0.5 * (v[reps / 2 - 1] + v[reps / 2]);
+    }
+    free(per);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Modes                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* --count: every case n times between callgrind requests; nothing else is collected (run
+ * valgrind with --collect-atstart=no). */
+static void count_table(const vq_kernel_table *t, const bench_case *c, int ncases, int n) {
+    char label[128];
+    for (int i = 0; i < ncases; i++) {
+        prepare(&c[i]);
+        run_case(t, &c[i]); /* untimed first call: lazy initialisation, as in timing mode */
+        for (int r = 0; r < n; r++) {
+            prepare(&c[i]);
+            CALLGRIND_TOGGLE_COLLECT;
+            run_case(t, &c[i]);
+            CALLGRIND_TOGGLE_COLLECT;
+        }
+        case_label(t, &c[i], label, sizeof label);
+        CALLGRIND_DUMP_STATS_AT(label);
+        printf("%s %d\n", label, n);
+    }
+}
+
+static void json_peaks(FILE *f, const vqp_peaks *p) {
+    fprintf(f, " \"clock_hz\": %.0f,\n \"peaks\": {", p->clock_hz);
+    for (int i = 0, first = 1; i < p->n; i++) {
+        const vqp_isa *e = &p->isa[i];
+        if (!e->supported) continue;
+        fprintf(f,
+                "%s\n  \"%s\": {\"int8_instr\": \"%s\", \"int8_macs_per_cycle\": %.3f, \"float_instr\": \"%s\", "
+                "\"float_macs_per_cycle\": %.3f}",
+                first ? "" : ",", e->isa, e->int8.instr, vqp_macs_per_cycle(&e->int8), e->fp32.instr,
+                vqp_macs_per_cycle(&e->fp32));
+        first = 0;
+    }
+    fprintf(f, "\n },\n");
+}
+
+static void time_table(const vq_kernel_table *t, const vqp_peaks *peaks, const bench_case *c, int ncases, int reps,
+                       double rep_s, FILE *json, int *json_first) {
+    const vqp_isa *pk = vqp_find(peaks, t->name);
+    const double clock = peaks->clock_hz;
+    const double peak8 = pk ? vqp_macs_per_cycle(&pk->int8) : 0, peakf = pk ? vqp_macs_per_cycle(&pk->fp32) : 0;
+    printf("[%s]", t->name);
+    if (pk) printf("  peak: int8 %s %.1f MAC/cycle, fp32 %s %.1f MAC/cycle", pk->int8.instr, peak8, pk->fp32.instr, peakf);
+    else printf("  (scalar C: no peak)");
+    printf("\n");
+    double best[MAX_CASES], median[MAX_CASES];
+    int ngemm = 0;
+    while (ngemm < ncases && is_gemm(c[ngemm].kind) && c[ngemm].kind != SGEMM_ACC) ngemm++;
+    time_cases(t, c, ngemm, reps, rep_s, best, median);
+    printf("  %-17s %-8s %-11s %9s %9s %8s %9s %7s\n", "GEMM", "layer", "MxNxK", "best us", "median us", "GMAC/s",
+           "MAC/cycle", "% peak");
+    double float_gmac[N_SHAPES] = {0};
+    for (int i = 0; i < ngemm; i++) {
+        const double macs = (double)c[i].M * c[i].N * c[i].K, gmacs = macs / best[i] * 1e-9;
+        const double mpc = gmacs * 1e9 / clock, peak = is_int8_gemm(c[i].kind) ? peak8 : peakf;
+        if (!is_int8_gemm(c[i].kind)) float_gmac[c[i].s] = gmacs;
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", c[i].M, c[i].N, c[i].K);
+        printf("  %-17s %-8s %-11s %9.1f %9.1f %8.1f %9.2f ", kind_names[c[i].kind], c[i].tag, shape, best[i] * 1e6,
+               median[i] * 1e6, gmacs, mpc);
+        if (peak > 0) printf("%6.1f %%", 100 * mpc / peak);
+        else printf("%7s", "-");
+        if (is_int8_gemm(c[i].kind) && float_gmac[c[i].s] > 0) printf("  x%.2f vs float", gmacs / float_gmac[c[i].s]);
+        printf("\n");
+        if (json) {
+            fprintf(json,
+                    "%s\n  {\"isa\": \"%s\", \"kernel\": \"%s\", \"layer\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, "
+                    "\"best_us\": %.3f, \"median_us\": %.3f, \"gmacs\": %.3f, \"macs_per_cycle\": %.3f, "
+                    "\"peak_macs_per_cycle\": %.3f, \"pct_peak\": %.2f}",
+                    *json_first ? "" : ",", t->name, kind_names[c[i].kind], c[i].tag, c[i].M, c[i].N, c[i].K,
+                    best[i] * 1e6, median[i] * 1e6, gmacs, mpc, peak, peak > 0 ? 100 * mpc / peak : 0.0);
+            *json_first = 0;
+        }
+    }
+    /* the row kernels: best of 3 short repetitions each (no MACs to rate) */
+    double rbest[MAX_CASES], rmed[MAX_CASES];
+    time_cases(t, c + ngemm, ncases - ngemm, 3, rep_s / 4, rbest, rmed);
+    printf("  other kernels, us per call (best):");
+    for (int i = ngemm, col = 0; i < ncases; i++, col++) {
+        if (col % 4 == 0) printf("\n   ");
+        if (is_gemm(c[i].kind))
+            printf(" %s %s %dx%dx%d %.1f;", kind_names[c[i].kind], c[i].tag, c[i].M, c[i].N, c[i].K, rbest[i - ngemm] * 1e6);
+        else printf(" %s %s %dx%d %.1f;", kind_names[c[i].kind], c[i].tag, c[i].M, c[i].N, rbest[i - ngemm] * 1e6);
+    }
+    printf("\n");
+}
+
+/* vq_kernel_table.name by VQ_ISA_* (for tables the CPU lacks, which have no table to ask). */
+static const char *const isa_names[VQ_ISA_COUNT] = {"auto", "reference", "avx2", "avx512", "neon",
+                                                    "avx512_vnni", "avx_vnni", "neon_dotprod"};
+
+static int usage(const char *argv0) {
+    fprintf(stderr, "usage: %s [ms >= 20] [--isa NAME[,NAME...]] [--reps R] [--json FILE] [--count N]\n", argv0);
+    return 2;
 }
 
 int main(int argc, char **argv) {
-    double ms = argc > 1 ? atof(argv[1]) : 300;
-    double peak = 0;
-    for (int r = 0; r < 7; r++) { /* best of 7: the host may be shared */
-        double p = peak_fma_gflops();
-        if (p > peak) peak = p;
+    double ms = 20;
+    int reps = 7, count = 0;
+    const char *isa_list = NULL, *json_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_list = argv[++i];
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+        else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atoi(argv[++i]);
+        else if (argv[i][0] != '-' && atof(argv[i]) > 0) ms = atof(argv[i]);
+        else return usage(argv[0]);
     }
+    if (ms < 20) ms = 20; /* shorter repetitions measure the timer and the scheduler */
+    if (reps < 1 || count < 0) return usage(argv[0]);
+
+    /* The tables to run: --isa names them (each must exist), else every one. */
+    int want[VQ_ISA_COUNT] = {0};
+    for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++) want[isa] = isa_list == NULL;
+    if (isa_list) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", isa_list);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            int found = 0;
+            for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++)
+                if (!strcmp(tok, isa_names[isa])) want[isa] = found = 1;
+            if (!found) {
+                fprintf(stderr, "bench_kernels: unknown table '%s' (reference, avx2, avx512, avx512_vnni, avx_vnni, "
+                                "neon, neon_dotprod)\n", tok);
+                return 2;
+            }
+        }
+    }
+
+    operands_init();
+    bench_case cases[MAX_CASES];
+    const int ncases = make_cases(cases);
     printf("built with %s\n", __VERSION__); /* the int8 kernels' speed depends on the compiler */
-    printf("measured AVX2 FMA peak: %.1f GFLOP/s (AUTO selects %s)\n", peak, vq_kernels_table(VQ_ISA_AUTO)->name);
-    if (peak <= 0) peak = 1e30; /* no percentages */
-    const int T = 300, D = 96, H = 384;
-    float *x = randoms((size_t)T * H), *qkv = randoms((size_t)T * 3 * D), *S = randoms((size_t)T * T);
-    float *out = randoms((size_t)T * H), *bias = randoms(H);
-    float *W[4];
-    float *P[4];
-    const int shapes[4][2] = {{D, D}, {3 * D, D}, {H, D}, {D, H}}; /* N, K */
-    for (int s = 0; s < 4; s++) {
-        W[s] = randoms((size_t)shapes[s][0] * shapes[s][1]);
-        P[s] = malloc(vq_sgemm_packed_size(shapes[s][0], shapes[s][1]) * sizeof(float));
-        vq_sgemm_pack(W[s], shapes[s][0], shapes[s][1], P[s]);
+
+    if (count > 0) {
+        /* Under valgrind, CPUID shows what valgrind can execute: tables it cannot run are absent. */
+        for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++) {
+            if (!want[isa]) continue;
+            const vq_kernel_table *t = vq_kernels_table(isa);
+            if (!t) {
+                printf("# skipped %s: not supported by this CPU (or hidden by valgrind's CPUID)\n", isa_names[isa]);
+                continue;
+            }
+            count_table(t, cases, ncases, count);
+        }
+        return 0;
     }
-    /* int8 operands: the real Linear shapes, (N, K) = (96, 100) patch embedding first */
-    const int qshapes[5][2] = {{D, 100}, {D, D}, {3 * D, D}, {H, D}, {D, H}};
-    int8_t *qx = random_i8((size_t)T * H, -127, 127), *qout = malloc((size_t)T * H);
-    int8_t *QP[5];
-    int32_t *qbias = malloc(sizeof(int32_t) * H), *qmult = malloc(sizeof(int32_t) * H), *qshift = malloc(sizeof(int32_t) * H);
-    float *qscale = malloc(sizeof(float) * H);
-    for (int n = 0; n < H; n++) {
-        qbias[n] = (int32_t)(n * 997 % 20001) - 10000;
-        qscale[n] = 1e-4f * (1 + n % 7);
-        vq_quantize_multiplier(1.0 / (300.0 + n), &qmult[n], &qshift[n]);
-    }
-    for (int s = 0; s < 5; s++) {
-        int8_t *w = random_i8((size_t)qshapes[s][0] * qshapes[s][1], -127, 127);
-        QP[s] = malloc(vq_qgemm_packed_size(qshapes[s][0], qshapes[s][1]));
-        vq_qgemm_pack(w, qshapes[s][0], qshapes[s][1], QP[s]);
-        free(w);
+
+    vqp_peaks peaks;
+    vqp_measure(&peaks, VQP_SECONDS, VQP_TRIES);
+    printf("AUTO selects %s; effective clock %.3f GHz; GEMMs: best of %d interleaved repetitions of >= %.0f ms\n",
+           vq_kernels_table(VQ_ISA_AUTO)->name, peaks.clock_hz * 1e-9, reps, ms);
+    printf("MAC/cycle = GMAC/s / clock; %% peak = MAC/cycle / the table's peak (int8 GEMMs: its int8 instruction, "
+           "float GEMMs: its FMA)\n");
+    FILE *json = NULL;
+    int json_first = 1;
+    if (json_path) {
+        json = fopen(json_path, "w");
+        if (!json) {
+            perror(json_path);
+            return 1;
+        }
+        fprintf(json, "{\n \"compiler\": \"%s\",\n \"reps\": %d,\n \"rep_ms\": %.1f,\n", __VERSION__, reps, ms);
+        json_peaks(json, &peaks);
+        fprintf(json, " \"results\": [");
     }
     for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++) {
         const vq_kernel_table *t = vq_kernels_table(isa);
-        if (!t) continue;
-        printf("[%s]\n", t->name);
-        double float_gmac[4];
-        for (int s = 0; s < 4; s++) {
-            gemm_case g = {t, T, shapes[s][0], shapes[s][1], x, NULL, P[s], bias, out, shapes[s][1], 0, shapes[s][0], 0};
-            double sec = time_gemm(&g, isa == VQ_ISA_REFERENCE ? ms / 4 : ms);
-            double flops = 2.0 * T * shapes[s][0] * shapes[s][1];
-            float_gmac[s] = flops / 2 / sec * 1e-9;
-            printf("  packed %3dx%3dx%3d  %8.1f us  %6.1f GFLOP/s  %5.1f %% of peak\n", T, shapes[s][0], shapes[s][1],
-                   sec * 1e6, flops / sec * 1e-9, 100 * flops / sec * 1e-9 / peak);
+        if (!want[isa]) continue;
+        if (!t) {
+            if (isa_list) printf("[%s] not supported by this CPU or build: skipped\n", isa_names[isa]);
+            continue;
         }
-        for (int s = 0; s < 6; s++) {
-            const int qs = s < 5 ? s : 3; /* the last: fc1 with int8 output */
-            qgemm_case q = {t, T, qshapes[qs][0], qshapes[qs][1], s == 5, qx, QP[qs], qbias, qmult, qshift, qscale, out, qout};
-            double sec = time_qgemm(&q, isa == VQ_ISA_REFERENCE ? ms / 4 : ms);
-            double macs = (double)T * qshapes[qs][0] * qshapes[qs][1];
-            const int fs = qs == 1 ? 0 : qs == 2 ? 1 : qs == 3 ? 2 : qs == 4 ? 3 : -1; /* the float shape, if any */
-            printf("  qgemm_%s %3dx%3dx%3d  %8.1f us  %6.1f GMAC/s int8", s == 5 ? "s8 " : "f32", T, qshapes[qs][0],
-                   qshapes[qs][1], sec * 1e6, macs / sec * 1e-9);
-            if (fs >= 0) printf("   (float GEMM %6.1f GMAC/s: x%.2f)", float_gmac[fs], macs / sec * 1e-9 / float_gmac[fs]);
-            printf("\n");
-        }
-        {
-            const int reps = 300;
-            double t0 = now();
-            for (int r = 0; r < reps; r++) t->quantize_s8(T, D, x, D, 37.5f, qout, D);
-            double q96 = (now() - t0) / reps;
-            t0 = now();
-            for (int r = 0; r < reps; r++) t->quantize_s8(T, H, x, H, 37.5f, qout, H);
-            double q384 = (now() - t0) / reps;
-            t0 = now();
-            for (int r = 0; r < reps; r++) t->lut_s8(T * H, qx, qx + 1000, qout);
-            double lut = (now() - t0) / reps;
-            printf("  quantize_s8 300x96 %.1f us, 300x384 %.1f us; lut_s8 300x384 %.1f us\n", q96 * 1e6, q384 * 1e6,
-                   lut * 1e6);
-        }
-        gemm_case nt = {t, T, T, 32, qkv, qkv + D, NULL, NULL, S, 3 * D, 3 * D, T, 1};
-        gemm_case nn = {t, T, 32, T, S, qkv + 2 * D, NULL, NULL, out, T, 3 * D, D, 2};
-        double s1 = time_gemm(&nt, ms), s2 = time_gemm(&nn, ms);
-        double f = 2.0 * T * T * 32;
-        printf("  nt 300x300x32       %8.1f us  %6.1f GFLOP/s  %5.1f %% of peak\n", s1 * 1e6, f / s1 * 1e-9, 100 * f / s1 * 1e-9 / peak);
-        printf("  nn 300x32x300       %8.1f us  %6.1f GFLOP/s  %5.1f %% of peak\n", s2 * 1e6, f / s2 * 1e-9, 100 * f / s2 * 1e-9 / peak);
-        /* row kernels: per call on [300, 96] (LayerNorm), [300, 300] (softmax), [300, 384] (GELU) */
-        float *g = malloc(sizeof(float) * T * H), *ones = randoms(D);
-        const int reps = 200;
-        double t0 = now();
-        for (int r = 0; r < reps; r++) t->layernorm(T, D, x, D, ones, bias, 1e-6f, out, D);
-        double ln = (now() - t0) / reps;
-        t0 = now();
-        for (int r = 0; r < reps; r++) {
-            memcpy(S, x, sizeof(float) * T * T < sizeof(float) * T * H ? sizeof(float) * T * T : sizeof(float) * T * H);
-            t->softmax_rows(T, T, S, T);
-        }
-        double sm = (now() - t0) / reps;
-        t0 = now();
-        for (int r = 0; r < reps; r++) {
-            memcpy(g, x, sizeof(float) * T * H);
-            t->gelu_erf(T * H, g);
-        }
-        double ge = (now() - t0) / reps;
-        printf("  layernorm 300x96 %.1f us, softmax 300x300 %.1f us (with copy), gelu 300x384 %.1f us (with copy)\n",
-               ln * 1e6, sm * 1e6, ge * 1e6);
-        free(g), free(ones);
+        time_table(t, &peaks, cases, ncases, reps, ms * 1e-3, json, &json_first);
+    }
+    if (json) {
+        fprintf(json, "\n ]\n}\n");
+        fclose(json);
     }
     return 0;
 }
