@@ -70,9 +70,9 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* The workspace carved into its parts (every part 64-byte aligned relative to the base). */
 typedef struct {
-    int8_t *kpack, *vpack, *qq, *tmp, *p;
-    float *sq, *sk, *sv, *scores, *rowscale;
-    int32_t *rowsum, *pvbias;
+    int8_t *kpack, *vpack, *qq, *tmp, *p, *plo;
+    float *sq, *sk, *sv, *svlo, *scores, *lo_out, *rowscale, *rowsum;
+    int32_t *pvbias;
 } vq_attn_parts;
 
 static size_t vq_attn_layout(int T, int hd, unsigned char *base, vq_attn_parts *parts) {
@@ -88,12 +88,15 @@ static size_t vq_attn_layout(int T, int hd, unsigned char *base, vq_attn_parts *
     VQ_PART(qq, int8_t, (size_t)T * hd);
     VQ_PART(tmp, int8_t, (size_t)T * hd);
     VQ_PART(p, int8_t, (size_t)mb * T);
+    VQ_PART(plo, int8_t, (size_t)mb * T);
     VQ_PART(sq, float, T);
     VQ_PART(sk, float, T);
     VQ_PART(sv, float, hd);
+    VQ_PART(svlo, float, hd);
     VQ_PART(scores, float, (size_t)mb * T);
+    VQ_PART(lo_out, float, (size_t)mb * hd);
     VQ_PART(rowscale, float, mb);
-    VQ_PART(rowsum, int32_t, mb);
+    VQ_PART(rowsum, float, mb);
     VQ_PART(pvbias, int32_t, hd);
 #undef VQ_PART
     return off;
@@ -133,10 +136,13 @@ void vq_attention_s8(const vq_kernel_table *kt, int T, int D, int heads, const f
         }
         float sv, inv;
         vq_dynamic_scale(amax, &sv, &inv);
-        for (int c = 0; c < hd; c++) w.sv[c] = sv;
+        for (int c = 0; c < hd; c++) {
+            w.sv[c] = sv;
+            w.svlo[c] = sv / 254.0f; /* the low plane's weight */
+        }
         kt->quantize_s8(T, hd, v, ldqkv, inv, w.tmp, hd);
         vq_qgemm_pack_transposed(w.tmp, hd, T, hd, w.vpack);
-        /* P enters the GEMM as P - 128 (vq_softmax_u8): add 128 * sum_j Vq[j, c] back. */
+        /* P enters the GEMM as P - 128 (vq_softmax_split8): add 128 * sum_j Vq[j, c] back. */
         for (int c = 0; c < hd; c++) w.pvbias[c] = 128 * vq_qpanel_colsum(vq_qpanel(w.vpack, T, c / 16), T, c % 16);
 
         for (int i0 = 0; i0 < T; i0 += mb_max) {
@@ -144,16 +150,18 @@ void vq_attention_s8(const vq_kernel_table *kt, int T, int D, int heads, const f
             /* scores[i, j] = (q_i . k_j) * sk[j]; the row's own scale sq[i] joins in the softmax. */
             kt->qgemm_packed_f32(mb, T, hd, w.qq + (ptrdiff_t)i0 * hd, hd, w.kpack, NULL, w.sk, w.scores, T);
             for (int i = 0; i < mb; i++) w.rowscale[i] = w.sq[i0 + i] * attn_scale;
-            kt->softmax_u8(mb, T, w.scores, T, w.rowscale, w.p, T, w.rowsum);
-            /* Unnormalised 8-bit probabilities, normalised after P.V by their own integer sum,
-             * so the weights used sum to exactly 1. */
-            for (int i = 0; i < mb; i++) w.rowscale[i] = 1.0f / (float)w.rowsum[i];
+            kt->softmax_split8(mb, T, w.scores, T, w.rowscale, w.p, w.plo, T, w.rowsum);
+            /* Unnormalised probabilities h + l / 254, normalised after P.V by their own sum, so
+             * the weights used sum to 1. */
+            for (int i = 0; i < mb; i++) w.rowscale[i] = 1.0f / w.rowsum[i];
             float *o = out + (ptrdiff_t)i0 * ldo + (ptrdiff_t)h * hd;
             kt->qgemm_packed_f32(mb, hd, T, w.p, T, w.vpack, w.pvbias, w.sv, o, ldo);
+            kt->qgemm_packed_f32(mb, hd, T, w.plo, T, w.vpack, NULL, w.svlo, w.lo_out, hd);
             for (int i = 0; i < mb; i++) {
                 float *row = o + (ptrdiff_t)i * ldo;
+                const float *lrow = w.lo_out + (ptrdiff_t)i * hd;
                 const float r = w.rowscale[i];
-                for (int c = 0; c < hd; c++) row[c] = row[c] * r;
+                for (int c = 0; c < hd; c++) row[c] = (row[c] + lrow[c]) * r;
             }
         }
     }

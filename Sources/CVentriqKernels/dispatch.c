@@ -210,7 +210,7 @@ void vq_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y,
     vq_kernels_active()->quantize_rows_s8(rows, cols, x, ldx, y, ldy, scale);
 }
 
-void vq_softmax_u8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
-                   int32_t *row_sum) {
-    vq_kernels_active()->softmax_u8(rows, cols, x, ldx, row_scale, y, ldy, row_sum);
+void vq_softmax_split8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *hi, int8_t *lo,
+                       int ldy, float *row_sum) {
+    vq_kernels_active()->softmax_split8(rows, cols, x, ldx, row_scale, hi, lo, ldy, row_sum);
 }

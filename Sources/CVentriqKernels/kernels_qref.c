@@ -120,21 +120,23 @@ void vq_ref_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t
     }
 }
 
-void vq_ref_softmax_u8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
-                       int32_t *row_sum) {
+void vq_ref_softmax_split8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *hi,
+                           int8_t *lo, int ldy, float *row_sum) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * ldx;
-        int8_t *yr = y + (size_t)r * ldy;
         float m = -INFINITY;
         for (int c = 0; c < cols; c++) m = xr[c] > m ? xr[c] : m;
-        int32_t sum = 0;
+        int32_t sum_hi = 0, sum_lo = 0;
         for (int c = 0; c < cols; c++) {
-            const float t = fmaxf((xr[c] - m) * row_scale[r], -87.0f);
-            const float q = fminf(rintf(expf(t) * 255.0f), 255.0f); /* SIMD: 2^(x c - m c), c = a log2 e */
-            yr[c] = (int8_t)((int32_t)q - 128);
-            sum += (int32_t)q;
+            /* SIMD tables: 255 * 2^(x c' - m c'), c' = row_scale log2(e), by a polynomial */
+            const float p = fminf(expf(fmaxf((xr[c] - m) * row_scale[r], -87.0f)) * 255.0f, 255.0f);
+            const float h = rintf(p), l = rintf((p - h) * 254.0f);
+            hi[(size_t)r * ldy + c] = (int8_t)((int32_t)h - 128);
+            lo[(size_t)r * ldy + c] = (int8_t)(int32_t)l;
+            sum_hi += (int32_t)h;
+            sum_lo += (int32_t)l;
         }
-        row_sum[r] = sum;
+        row_sum[r] = (float)sum_hi + (float)sum_lo / 254.0f;
     }
 }
 

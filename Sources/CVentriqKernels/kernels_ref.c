@@ -195,5 +195,5 @@ const vq_kernel_table vq_table_reference = {
     .quantize_s8 = vq_ref_quantize_s8,
     .lut_s8 = vq_ref_lut_s8,
     .quantize_rows_s8 = vq_ref_quantize_rows_s8,
-    .softmax_u8 = vq_ref_softmax_u8,
+    .softmax_split8 = vq_ref_softmax_split8,
 };

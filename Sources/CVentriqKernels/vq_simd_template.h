@@ -318,33 +318,34 @@ VQ_TARGET static void VQ_FN(quantize_rows_s8)(int rows, int cols, const float *x
 }
 
 /*
- * rint(255 * 2^y) for y <= 0, clamped to [0, 255]: only 8 bits survive, so a short polynomial
- * suffices: y = n + f (n = round(y), |f| <= 1/2), 2^f by its degree-4 Taylor polynomial (relative
- * error <= 4e-5, far below the 1/510 of half a step), the factor 255 folded into the
- * coefficients, then 2^n through the exponent bits. y below -30 gives 0.
+ * 255 * 2^y for y <= 0, clamped to [0, 255]: y = n + f (n = round(y), |f| <= 1/2), 2^f by its
+ * degree-5 Taylor polynomial (relative error <= 3e-6), the factor 255 folded into the
+ * coefficients, then 2^n through the exponent bits. y below -30 gives about 0.
  */
-VQ_TARGET static inline vq_v VQ_FN(v_exp2_q255)(vq_v y) {
+VQ_TARGET static inline vq_v VQ_FN(v_exp2_255)(vq_v y) {
     y = V_MAX(y, V_SET1(-30.0f));
     const vq_v n = V_ROUND(y);
     const vq_v f = V_SUB(y, n);
-    vq_v p = V_SET1(255.0f * 9.618129107628477e-3f);
+    vq_v p = V_SET1(255.0f * 1.3333558146428443e-3f);
+    p = V_FMA(p, f, V_SET1(255.0f * 9.618129107628477e-3f));
     p = V_FMA(p, f, V_SET1(255.0f * 5.550410866482158e-2f));
     p = V_FMA(p, f, V_SET1(255.0f * 2.402265069591007e-1f));
     p = V_FMA(p, f, V_SET1(255.0f * 6.931471805599453e-1f));
     p = V_FMA(p, f, V_SET1(255.0f));
     p = V_MUL(p, VI_AS_V(VI_SHL23(VI_ADD(V_TO_I(n), VI_SET1(127)))));
-    return V_ROUND(V_MIN(p, V_SET1(255.0f)));
+    return V_MIN(p, V_SET1(255.0f));
 }
 
-VQ_TARGET static void VQ_FN(softmax_u8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
-                                        int8_t *y, int ldy, int32_t *row_sum) {
+VQ_TARGET static void VQ_FN(softmax_split8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
+                                            int8_t *hi, int8_t *lo, int ldy, float *row_sum) {
     const int body = cols - cols % VQ_W, tail = cols - body;
     const float ninf = -__builtin_inff();
+    const vq_v k254 = V_SET1(254.0f);
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (ptrdiff_t)r * ldx;
-        int8_t *yr = y + (ptrdiff_t)r * ldy;
+        int8_t *hr = hi + (ptrdiff_t)r * ldy, *lr = lo + (ptrdiff_t)r * ldy;
         if (cols <= 0) {
-            row_sum[r] = 0;
+            row_sum[r] = 0.0f;
             continue;
         }
         vq_v m = V_SET1(ninf);
@@ -354,15 +355,24 @@ VQ_TARGET static void VQ_FN(softmax_u8)(int rows, int cols, const float *x, int 
         /* exponent in base 2: y = (x - m) * a * log2(e) = x * c - m * c, one FMA */
         const float c = row_scale[r] * 1.44269504088896341f;
         const vq_v vc = V_SET1(c), vmc = V_SET1(-(mx * c));
-        vq_v sum = V_ZERO();
+        vq_v sh = V_ZERO(), sl = V_ZERO();
         for (int j = 0; j < body; j += VQ_W) {
-            const vq_v q = VQ_FN(v_exp2_q255)(V_FMA(V_LOAD(xr + j), vc, vmc));
-            sum = V_ADD(sum, q); /* integers: exact in float up to 2^24 */
-            VI_STORE_S8(yr + j, VI_SUB(V_TO_I(q), VI_SET1(128)));
+            const vq_v p = VQ_FN(v_exp2_255)(V_FMA(V_LOAD(xr + j), vc, vmc));
+            const vq_v h = V_ROUND(p);
+            const vq_v l = V_ROUND(V_MUL(V_SUB(p, h), k254)); /* p - h is exact, |p - h| <= 1/2 */
+            sh = V_ADD(sh, h); /* integers: exact in float up to 2^24 */
+            sl = V_ADD(sl, l);
+            VI_STORE_S8(hr + j, VI_SUB(V_TO_I(h), VI_SET1(128)));
+            VI_STORE_S8(lr + j, V_TO_I(l));
         }
-        int32_t s = (int32_t)VQ_FN(hsum)(sum);
-        if (tail) s += VQ_FN(store_part_s8)(yr + body, tail, VQ_FN(v_exp2_q255)(V_FMA(VQ_FN(load_part)(xr + body, tail, mx), vc, vmc)), 128);
-        row_sum[r] = s;
+        int32_t sum_hi = (int32_t)VQ_FN(hsum)(sh), sum_lo = (int32_t)VQ_FN(hsum)(sl);
+        if (tail) {
+            const vq_v p = VQ_FN(v_exp2_255)(V_FMA(VQ_FN(load_part)(xr + body, tail, mx), vc, vmc));
+            const vq_v h = V_ROUND(p);
+            sum_hi += VQ_FN(store_part_s8)(hr + body, tail, h, 128);
+            sum_lo += VQ_FN(store_part_s8)(lr + body, tail, V_ROUND(V_MUL(V_SUB(p, h), k254)), 0);
+        }
+        row_sum[r] = (float)sum_hi + (float)sum_lo / 254.0f;
     }
 }
 
@@ -456,7 +466,7 @@ VQ_TARGET static void VQ_FN(sgemm_nn)(int M, int N, int K, const float *A, int l
     .sgemm_nt = VQ_FN(sgemm_nt), .sgemm_nn = VQ_FN(sgemm_nn), .layernorm = VQ_FN(layernorm),      \
     .softmax_rows = VQ_FN(softmax_rows), .gelu_erf = VQ_FN(gelu_erf), .erf = VQ_FN(erf),           \
     .exp = VQ_FN(exp), .add = VQ_FN(add), .mean_rows = VQ_FN(mean_rows),                           \
-    .quantize_rows_s8 = VQ_FN(quantize_rows_s8), .softmax_u8 = VQ_FN(softmax_u8)
+    .quantize_rows_s8 = VQ_FN(quantize_rows_s8), .softmax_split8 = VQ_FN(softmax_split8)
 
 const vq_kernel_table VQ_CAT(vq_table_, VQ_SFX) = {
     .isa = VQ_ISA_ID,

@@ -765,17 +765,18 @@ def test_quantize_rows_and_dynamic_scale() -> None:
     assert dynamic_scale(float("inf")) == (0.0, 0.0) and dynamic_scale(0.0) == (0.0, 0.0)
 
 
-def test_softmax_u8_rows() -> None:
-    from ventriq_training.int8_reference import softmax_u8
+def test_softmax_split8_rows() -> None:
+    from ventriq_training.int8_reference import softmax_split8
 
     rng = np.random.default_rng(3)
     x = rng.uniform(-20, 20, size=(6, 41)).astype(np.float32)
     a = np.array([0.0, 0.1, 0.3, 1.0, 2.0, 0.05], dtype=np.float32)
-    y, sums = softmax_u8(x, a)
-    assert y.dtype == np.uint8 and (y.max(axis=1) == 255).all()
-    assert (y[0] == 255).all() and sums.tolist() == y.astype(np.int64).sum(axis=1).tolist()
+    hi, lo, sums = softmax_split8(x, a)
+    assert hi.min() >= 0 and hi.max() <= 255 and np.abs(lo).max() <= 127 and (hi.max(axis=1) == 255).all()
+    assert (hi[0] == 255).all() and (lo[0] == 0).all()
+    np.testing.assert_array_equal(sums, (hi.sum(axis=1).astype(np.float32) + lo.sum(axis=1).astype(np.float32) / np.float32(254)))
     exact = 255 * np.exp((x.astype(np.float64) - x.max(axis=1, keepdims=True)) * a[:, None])
-    assert np.abs(y - exact).max() <= 0.5 + 1e-4
+    assert np.abs(hi + lo / 254 - exact).max() <= 0.5 / 254 + 1e-4
 
 
 def test_attention_s8_close_to_float_attention() -> None:
@@ -791,7 +792,7 @@ def test_attention_s8_close_to_float_attention() -> None:
     vmax = float(np.abs(qkv[:, 2 * d:]).max())
     err = np.abs(out - ref)
     assert out.shape == (t, d) and out.dtype == np.float32
-    assert err.mean() < 2e-3 * vmax and err.max() < 5e-2 * vmax
+    assert err.mean() < 1e-3 * vmax and err.max() < 3e-2 * vmax
 
 
 def test_layers_command_runs_attention_cores(tmp_path: Path) -> None:

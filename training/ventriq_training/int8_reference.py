@@ -14,7 +14,7 @@ Primitives: ``quantize_multiplier``, ``saturating_rounding_doubling_high_mul``,
 ``rounding_divide_by_pot``, ``requantize``, ``quantize_s8``, ``quantize_weights``,
 ``quantize_bias``, ``output_scale``, ``requant_params``, ``qgemm_acc``, ``qgemm_f32``, ``qgemm_s8``,
 ``gelu``, ``gelu_lut``, ``apply_lut``; the attention core: ``dynamic_scale``, ``quantize_rows``,
-``softmax_u8``, ``attention_s8``.
+``softmax_split8``, ``attention_s8``.
 
 Calibration (the clipping threshold T of an activation, s_x = T / 127): ``AbsHistogram``,
 ``threshold_minmax``, ``threshold_percentile``, ``threshold_entropy`` (with ``entropy_curve``),
@@ -571,23 +571,30 @@ def quantize_rows(x: npt.ArrayLike) -> tuple[I8, F32]:
     return q, scales
 
 
-def softmax_u8(x: npt.ArrayLike, row_scale: npt.ArrayLike) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]]:
-    """8-bit softmax numerators (vq_softmax_u8, the C reference's operations):
-    ``t = max(float32(x - max_row) * row_scale, -87)``, ``P = min(rint(exp(t) * 255), 255)`` in
-    float32; returns P (uint8; the kernel stores P - 128 as int8) and the row sums."""
+def softmax_split8(x: npt.ArrayLike, row_scale: npt.ArrayLike) -> tuple[I32, I32, F32]:
+    """Softmax numerators split into two int8 planes (vq_softmax_split8, the C reference's
+    operations, float32): ``p = min(exp(max((x - max_row) * row_scale, -87)) * 255, 255)``,
+    ``h = rint(p)`` in [0, 255], ``l = rint((p - h) * 254)`` in [-127, 127] (the kernel stores
+    h - 128 and l as int8); the row sum ``float32(sum h) + float32(sum l) / 254``.
+    Returns h, l (int32 arrays) and the row sums."""
     xf = np.asarray(x, dtype=np.float32)
     a = np.asarray(row_scale, dtype=np.float32)[:, None]
     t = np.maximum(np.multiply(xf - xf.max(axis=1, keepdims=True), a, dtype=np.float32), np.float32(-87.0))
-    p = np.minimum(np.rint(np.multiply(np.exp(t), np.float32(255), dtype=np.float32)), np.float32(255)).astype(np.uint8)
-    return p, p.astype(np.int32).sum(axis=1, dtype=np.int32)
+    p = np.minimum(np.multiply(np.exp(t), np.float32(255), dtype=np.float32), np.float32(255))
+    h = np.rint(p)
+    lo = np.rint(np.multiply(p - h, np.float32(254), dtype=np.float32))
+    hi_i, lo_i = h.astype(np.int32), lo.astype(np.int32)
+    sums = hi_i.sum(axis=1).astype(np.float32) + lo_i.sum(axis=1).astype(np.float32) / np.float32(254)
+    return hi_i, lo_i, sums.astype(np.float32)
 
 
 def attention_s8(qkv: npt.ArrayLike, heads: int) -> F32:
     """The int8 attention core of one layer on ``qkv`` [T, 3D] (timm's Q | K | V column order),
     ``heads`` heads of D / heads: Q and K rows quantized per token, V per head; int8 Q.K^T
-    scaled by the key scales; 8-bit softmax numerators P with row scale ``sq[i] * float32(1 /
-    sqrt(hd))``; the exact integer P.V scaled by the V scale, then by ``1 / row_sum`` (float32,
-    one operation at a time). Returns [T, D] float32."""
+    scaled by the key scales; softmax numerators in two int8 planes h + l / 254 with row scale
+    ``sq[i] * float32(1 / sqrt(hd))``; the exact integer sums h.V and l.V scaled by sv and
+    sv / 254, added, then times ``1 / row_sum`` (float32, one operation at a time).
+    Returns [T, D] float32."""
     x = np.asarray(qkv, dtype=np.float32)
     t, width = x.shape
     d = width // 3
@@ -603,10 +610,13 @@ def attention_s8(qkv: npt.ArrayLike, heads: int) -> F32:
         sv, inv = dynamic_scale(float(np.abs(v).max()) if v.size else 0.0)
         vq = _quantize_inv(v, inv)
         scores = np.multiply(qgemm_acc(q, k, None).astype(np.float32), sk[None, :], dtype=np.float32)
-        p, sums = softmax_u8(scores, np.multiply(sq, attn_scale, dtype=np.float32))
-        acc = (p.astype(np.int64) @ vq.astype(np.int64)).astype(np.float32)  # exact: |sum| < 2^31
-        r = (np.float32(1.0) / sums.astype(np.float32)).astype(np.float32)
-        out[:, h * hd:(h + 1) * hd] = np.multiply(np.multiply(acc, sv, dtype=np.float32), r[:, None], dtype=np.float32)
+        hi, lo, sums = softmax_split8(scores, np.multiply(sq, attn_scale, dtype=np.float32))
+        v64 = vq.astype(np.int64)
+        acc_hi = (hi.astype(np.int64) @ v64).astype(np.float32)  # exact integer sums (|sum| < 2^31)
+        acc_lo = (lo.astype(np.int64) @ v64).astype(np.float32)
+        r = (np.float32(1.0) / sums).astype(np.float32)
+        both = np.multiply(acc_hi, sv, dtype=np.float32) + np.multiply(acc_lo, np.float32(sv / np.float32(254)), dtype=np.float32)
+        out[:, h * hd:(h + 1) * hd] = np.multiply(both.astype(np.float32), r[:, None], dtype=np.float32)
     return out
 
 

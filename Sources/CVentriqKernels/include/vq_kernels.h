@@ -111,8 +111,8 @@ typedef struct vq_kernel_table {
     void (*lut_s8)(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
     /* int8 attention pieces (float vector kernels: shared by a table and its int8 variant) */
     void (*quantize_rows_s8)(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
-    void (*softmax_u8)(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
-                       int32_t *row_sum);
+    void (*softmax_split8)(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *hi,
+                           int8_t *lo, int ldy, float *row_sum);
 } vq_kernel_table;
 
 /*
@@ -386,20 +386,22 @@ void vq_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_scale
 void vq_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
 
 /*
- * Softmax numerators as 8-bit probabilities (attention's P before normalisation): per row r of
- * x [rows, cols] with m = max_c x[r, c]:
- *   P[r, c] = min(rint(exp(max((x[r, c] - m) * row_scale[r], -87)) * 255), 255)   in [0, 255]
- *   y[r, c] = P[r, c] - 128   (int8: the unsigned P shifted into the int8 GEMM's activation range;
- *                              the GEMM adds 128 * sum_k W[n, k] back as a bias, exactly)
- *   row_sum[r] = sum_c P[r, c]   (>= 255 when cols >= 1: the maximum's entry is 255)
+ * Softmax numerators split into two int8 planes (attention's P before normalisation, about 16
+ * bits: two int8 GEMMs instead of one 8-bit P, whose rounding was most of the int8 attention
+ * error). Per row r of x [rows, cols] with m = max_c x[r, c]:
+ *   p = min(exp(max((x[r, c] - m) * row_scale[r], -87)) * 255, 255)     (float32, in [0, 255])
+ *   h = rint(p) in [0, 255];  l = rint((p - h) * 254) in [-127, 127]     (p - h is exact)
+ *   hi[r, c] = h - 128 (the unsigned h shifted into the int8 GEMM's activation range; the GEMM
+ *              adds 128 * sum_k W[n, k] back as a bias, exactly);  lo[r, c] = l
+ *   row_sum[r] = (float)sum_c h + (float)sum_c l / 254     (so P = h + l / 254 sums to row_sum)
  * The reference computes (x - m) * row_scale in float32 and libm expf; the SIMD tables compute
- * 255 * 2^(x c - m c), c = row_scale log2(e), with a degree-4 polynomial (relative error
- * <= 4e-5; the same operations on every SIMD ISA, so those agree bit for bit), so an entry may
- * differ by 1 between the reference and a SIMD table (where 255 e lies near a half-integer).
- * row_scale[r] >= 0 and finite; x finite. y: leading dimension ldy.
+ * 255 * 2^(x c - m c), c = row_scale log2(e), with a degree-5 polynomial (relative error
+ * <= 3e-6; the same operations on every SIMD ISA, so those agree bit for bit): h + l / 254 agrees
+ * with the reference within 1/254 plus that error. row_scale[r] >= 0 and finite; x finite.
+ * hi, lo: leading dimension ldy.
  */
-void vq_softmax_u8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
-                   int32_t *row_sum);
+void vq_softmax_split8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *hi, int8_t *lo,
+                       int ldy, float *row_sum);
 
 /*
  * The int8 attention core of one layer (docs/QUANTIZATION.md, "Attention in int8"), for every
@@ -408,11 +410,11 @@ void vq_softmax_u8(int rows, int cols, const float *x, int ldx, const float *row
  *   Q and K rows quantized per token, V per head (dynamic symmetric scales amax / 127, values in
  *   [-127, 127] by vq_quantize_s8's rounding; an all-zero row or head gets scale 0);
  *   s[i, j] = (sum_c Qq[i, c] Kq[j, c]) * sk[j]       (int8 GEMM, exact integer sum)
- *   P[i, :] (8-bit, 0..255), n_i = vq_softmax_u8 of s[i, :] with row_scale
- *   sq[i] * (1 / sqrt(hd)) (float32)
- *   out[i, c] = ((sum_j P[i, j] Vq[j, c]) * sv) * (1 / n_i)   (exact integer sum)
+ *   h, l, n_i = vq_softmax_split8 of s[i, :] with row_scale sq[i] * (1 / sqrt(hd)) (float32)
+ *   out[i, c] = ((float)(sum_j h[i, j] Vq[j, c]) * sv + (float)(sum_j l[i, j] Vq[j, c]) * (sv / 254))
+ *               * (1 / n_i)                         (exact integer sums; sv / 254 in float32)
  * Query rows go through in blocks, so no [T, T] buffer exists. Differences between tables
- * come only from vq_softmax_u8's exp (SIMD polynomial vs libm), which can move a P by one step.
+ * come only from vq_softmax_split8's exp (SIMD polynomial vs libm).
  *   kt: the kernel table to run with (vq_kernels_table / vq_kernels_active)
  *   qkv: T x 3D floats, leading dimension ldqkv >= 3D; out: T x D floats, leading dimension
  *   ldo >= D, must not overlap qkv; workspace: vq_attention_s8_workspace_size(T, D / heads)
@@ -467,8 +469,8 @@ void vq_ref_quantize_s8(int rows, int cols, const float *x, int ldx, float inv_s
                         int ldy);
 void vq_ref_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
 void vq_ref_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y, int ldy, float *scale);
-void vq_ref_softmax_u8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *y, int ldy,
-                       int32_t *row_sum);
+void vq_ref_softmax_split8(int rows, int cols, const float *x, int ldx, const float *row_scale, int8_t *hi,
+                           int8_t *lo, int ldy, float *row_sum);
 
 #ifdef __cplusplus
 }
