@@ -152,5 +152,5 @@ public struct Int8ModelBuilder {
 }
 
 public enum QuantizerVersion {
-    public static let string = "0.1.0"
+    public static let string = "0.2.0"  // 0.2.0: attention cores as int8 layers
 }
