@@ -40,7 +40,8 @@ struct QuantizerTests {
         var outcome = try Quantizer.run(source: Self.float, calibration: calibration, heldout: heldout, options: options)
         print(outcome.report.table)
         #expect(outcome.violations.isEmpty)
-        #expect(outcome.int8Layers.count == 13)
+        #expect(outcome.int8Layers.count == 16)  // 13 Linears and 3 attention cores
+        #expect(outcome.int8Layers.filter { $0.hasSuffix(".attn.core") }.count == 3)
         #expect(outcome.report.meanCosine > 0.99)
 
         let dir = try TestEnvironment.makeTemporaryDirectory()
@@ -154,6 +155,58 @@ struct QuantizerTests {
             #expect { try Interpreter(model: model) } throws: {
                 label == "missing" ? "\($0)".contains("blocks.2.mlp.fc2.weight") : "\($0)".contains("blocks.0.attn.qkv.weight")
             }
+        }
+    }
+
+    @Test("attention cores are layers: per-block precision in the metadata and the graph; unknown --keep-float names refused")
+    func attentionCores() throws {
+        #expect(Int8ModelBuilder.layers(Self.float.config) == Int8ModelBuilder.linears(Self.float.config).flatMap {
+            $0.hasSuffix(".attn.qkv") ? [$0, $0.replacingOccurrences(of: ".qkv", with: ".core")] : [$0]
+        })
+        let sets = try QuantTestSets.get()
+        let calibration = try CalibrationSet.load(sets.calibration, model: Self.float)
+        let stats = try ActivationCalibrator.collect(Interpreter.prepared(model: Self.float), windows: calibration.windows)
+        let builder = Int8ModelBuilder(source: Self.float, statistics: stats, method: .minmax)
+        let dir = try TestEnvironment.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Block 1's core in float, the others in int8.
+        let layers = Set(Int8ModelBuilder.layers(Self.float.config)).subtracting(["blocks.1.attn.core"])
+        let url = dir.appendingPathComponent("mixed.safetensors")
+        try builder.build(int8: layers, calibration: calibration).write(to: url)
+        let model = try Model(contentsOf: url)
+        let info = try #require(model.quantization)
+        #expect(info.layers.first { $0.name == "blocks.1.attn.core" }?.precision == "float32")
+        #expect(info.layers.first { $0.name == "blocks.2.attn.core" }?.precision == "int8")
+        #expect(info.layers.first { $0.name == "blocks.2.attn.core" }?.inputThreshold == nil)
+        let interpreter = try Interpreter.prepared(model: model)
+        var kinds: [String] = []
+        for op in interpreter.graph.ops {
+            switch op {
+            case .attention: kinds.append("float")
+            case .int8Attention: kinds.append("int8")
+            default: break
+            }
+        }
+        #expect(kinds == ["int8", "float", "int8"])
+        // It tracks the float model and runs allocation-free (the input is rewritten each time:
+        // the planner reuses its bytes once the patch embedding has read it).
+        let window = calibration.windows[0]
+        let q = try Quantizer.embeddings(interpreter, [window])[0]
+        let f = try Quantizer.embeddings(Interpreter.prepared(model: Self.float), [window])[0]
+        #expect(AccuracyReport.cosine(f, q) > 0.999)
+        try interpreter.withInput { input in
+            for i in input.indices { input[i] = window[i] }
+        }
+        vq_allocation_counter_start()
+        try interpreter.invoke()
+        vq_allocation_counter_stop()
+        #expect(vq_allocation_counter_allocations() == 0)
+
+        var options = QuantizeOptions()
+        options.keepFloat = ["blocks.7.attn.core"]
+        #expect(throws: QuantizeError.self) {
+            _ = try Quantizer.run(source: Self.float, calibration: calibration,
+                                  heldout: HeldoutSet.load(sets.heldout, model: Self.float), options: options)
         }
     }
 
