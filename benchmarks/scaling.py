@@ -30,7 +30,8 @@ window, clamped to [`--min-runs`, `--max-runs`] (200 for compact 5 s, 20 for pap
 spread over up to `--rounds` interleaved rounds (at least 10 runs a round, the bench's minimum); each
 round runs every row of every model once, so the machine's noise falls on all of them. Medians and
 p99 are over all pooled runs. `--quick`: 10 runs per row in one round, one warm-up (a smoke run;
-the first run still builds and quantizes every model).
+the first run still builds and quantizes every model). After the timing, `ventriq bench --ops` gives
+Ventriq int8's time per kind of op (attention vs int8 GEMMs; `--no-ops` skips it).
 
 Writes the table to stdout and out/bench/scaling.{json,md,png} (the chart: median latency vs
 tokens for the compact windows, and vs GMAC per window for the sizes, log-log; skipped with a
@@ -45,6 +46,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -68,6 +70,8 @@ OUT = ROOT / "out" / "bench"
 WORK = OUT / "scaling"
 DEFAULT_MODELS = "compact@5,compact@10,compact@20,tiny,paper"
 ORT_FP32 = "onnxruntime fp32"
+ATTENTION, INT8_GEMM = "attention (float)", "int8 GEMM (Linear)"
+OP_LINE = re.compile(r"^(?P<op>\S.*?)\s+(?P<ms>\d+\.\d+)\s+(?P<share>\d+\.\d+) %$")
 VQ_FLOAT, VQ_INT8 = "ventriq float32", "ventriq int8"
 # The accuracy gate off: random weights have no accuracy to keep.
 GATE_OFF = ["--max-r2-drop", "1", "--max-auroc-drop", "1", "--min-cosine=-1", "--max-float-layers", "0"]
@@ -118,6 +122,7 @@ class Prepared:
     sessions: dict[str, ort.InferenceSession] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ops: list[dict[str, Any]] = field(default_factory=list)  # Ventriq int8 by op kind
 
     @property
     def macs(self) -> int:
@@ -126,6 +131,12 @@ class Prepared:
     @property
     def tokens(self) -> int:
         return int(self.config["architecture"]["n_tokens"])
+
+    @property
+    def attention_macs(self) -> int:
+        """QK^T and AV of every block: depth x 2 n^2 d (the part that grows with the square of the tokens)."""
+        arch = self.config["architecture"]
+        return int(arch["depth"]) * 2 * self.tokens**2 * int(arch["embed_dim"])
 
 
 def parse_models(text: str, seed: int) -> list[Spec]:
@@ -240,6 +251,23 @@ def measure(models: list[Prepared], a: argparse.Namespace) -> None:
         log(f"round {r + 1} done in {time.perf_counter() - t0:.0f} s")
 
 
+def op_breakdown(p: Prepared, a: argparse.Namespace) -> None:
+    """Ventriq int8's median time per kind of op (`ventriq bench --ops`, after the timing; the
+    observer's own overhead makes the sum slightly larger than a plain invoke)."""
+    out = run_step([str(a.ventriq), "bench", "--model", str(p.int8_model), "--allow-unsigned", "--ops",
+                    "--iterations", "10", "--warmup", "1"], f"`ventriq bench --ops` on {p.int8_model}", cwd=WORK)
+    lines = out.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("op kind")), None)
+    if start is None:
+        log(f"{p.spec.label}: no op table in `ventriq bench --ops` output; skipping the breakdown")
+        return
+    for line in lines[start + 1:]:
+        m = OP_LINE.match(line.strip())
+        if m is None:
+            break
+        p.ops.append({"op": m["op"].strip(), "median_ms": float(m["ms"]), "share": float(m["share"]) / 100})
+
+
 def summarise(p: Prepared) -> dict[str, Any]:
     med = {name: latency_summary(ms)[0] for name, ms in p.samples.items()}
     int8_rows = [n for n in p.sessions if "int8" in n]
@@ -255,6 +283,7 @@ def summarise(p: Prepared) -> dict[str, Any]:
         "window_samples": p.spec.window_samples, "window_s": p.spec.seconds, "tokens": p.tokens,
         "embed_dim": p.config["architecture"]["embed_dim"], "depth": p.config["architecture"]["depth"],
         "num_heads": p.config["architecture"]["num_heads"], "encoder_params": p.params, "macs_per_window": p.macs,
+        "attention_macs_share": p.attention_macs / p.macs,
         "runs_per_row": p.runs, "rounds": p.rounds, "warmup_per_round": p.warmup, "fastest_ort_int8": fastest,
         "ventriq_int8_over_fastest_ort_int8": med[VQ_INT8] / med[fastest],
         "ventriq_int8_over_ort_fp32": med[VQ_INT8] / med[ORT_FP32],
@@ -262,6 +291,7 @@ def summarise(p: Prepared) -> dict[str, Any]:
         "rows": rows,
         "ventriq": {k: {f: r[f] for f in ("kernels", "input", "macsPerWindow", "arenaBytes", "activationBytes", "weightBytes",
                                            "modelFileBytes", "peakRSSBytes", "allocationsPerWindow")} for k, r in p.reports.items()},
+        "ventriq_int8_ops": p.ops,
     }
 
 
@@ -313,6 +343,19 @@ def tables(results: list[dict[str, Any]], head: str) -> str:
         for e in g:
             lines.append(f"| {e['model']} | {e['tokens']:.1f} | {e['macs']:.1f} | "
                          + " | ".join(f"{e['latency'][n]:.1f}" if n in e["latency"] else "-" for n in row_names) + " |")
+    if any(r["ventriq_int8_ops"] for r in results):
+        lines += ["", "Ventriq int8 by kind of op (`ventriq bench --ops`, median ms per window and share of the sum); attention "
+                  "(QK^T, softmax, AV) runs in float32, and its share of the MACs grows with the tokens:", "",
+                  "| model | attention share of MACs | attention (float) ms | int8 GEMM ms | everything else ms | attention share of time |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for r in results:
+            ops = {o["op"]: o for o in r["ventriq_int8_ops"]}
+            if not ops:
+                continue
+            att, gemm = ops.get(ATTENTION, {"median_ms": 0.0, "share": 0.0}), ops.get(INT8_GEMM, {"median_ms": 0.0})
+            rest = sum(o["median_ms"] for o in r["ventriq_int8_ops"]) - att["median_ms"] - gemm["median_ms"]
+            lines.append(f"| {r['model']} | {100 * r['attention_macs_share']:.0f} % | {att['median_ms']:.2f} | {gemm['median_ms']:.2f} | "
+                         f"{rest:.2f} | {100 * att['share']:.0f} % |")
     for r in results:
         v = r["ventriq"].get(VQ_INT8)
         if v:
@@ -379,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (Ventriq runs one; default 1)")
     p.add_argument("--quick", action="store_true", help="smoke run: 10 timed runs per row, one round, one warm-up")
     p.add_argument("--static", action="store_true", help="also ONNX Runtime int8 static QDQ s8/s8 and u8/s8")
+    p.add_argument("--no-ops", action="store_true", help="skip Ventriq int8's time per kind of op (`ventriq bench --ops`)")
     p.add_argument("--rebuild", action="store_true", help="re-export, re-quantize and rebuild every cached model")
     p.add_argument("--n-calibration", type=int, default=8, help="calibration windows per model (quantizer minimum 8; default 8)")
     p.add_argument("--n-heldout", type=int, default=8, help="held-out recordings per model (default 8)")
@@ -413,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         measure(models, a)
         timed_s = time.perf_counter() - t0
+        if not a.no_ops:
+            for m in models:
+                op_breakdown(m, a)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
