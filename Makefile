@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-training
 OUT := out
 
-.PHONY: setup system-deps build sets quantize demo bench-stream test test-swift test-kernels-aarch64 test-python typecheck bench cohort calibration figures examples experiment export clean
+.PHONY: setup system-deps build sets quantize demo bench-stream test test-swift test-kernels-aarch64 test-python typecheck bench bench-scaling cohort calibration figures examples experiment export clean
 
 setup: $(STAMP)
 
@@ -77,6 +77,14 @@ test-kernels-aarch64:
 bench: build sets
 	$(VENTRIQ) bench --model $(MODEL) --trusted-keys $(TRUSTED) --ops
 	$(PY) benchmarks/side_by_side.py
+
+# Latency vs window length (compact at 5, 10, 20 s) and vs model size (compact, tiny, paper) for
+# Ventriq float32/int8 and ONNX Runtime fp32/int8 dynamic, batch 1, one thread, on models with
+# random weights built, quantized and cached under out/bench/scaling/models (the first run
+# quantizes paper: about 6 minutes on 2 cores) -> out/bench/scaling.{md,json,png}.
+# SCALING_ARGS=--quick for a smoke run.
+bench-scaling: build setup
+	$(PY) benchmarks/scaling.py --ventriq $(VENTRIQ) --quantize $(QUANTIZE) $(SCALING_ARGS)
 
 test-python: setup
 	cd training && ../$(PY) -m pytest -q

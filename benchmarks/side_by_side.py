@@ -71,18 +71,43 @@ class Windows(CalibrationDataReader):
         return next(self.items, None)
 
 
+# ONNX Runtime's int8 variants: file suffix -> (row name, activation type; None for dynamic).
+ORT_INT8: dict[str, tuple[str, QuantType | None]] = {
+    "dynamic": ("onnxruntime int8 dynamic", None),
+    "static-s8s8": ("onnxruntime int8 static s8/s8", QuantType.QInt8),
+    "static-u8s8": ("onnxruntime int8 static u8/s8", QuantType.QUInt8),
+}
+
+
+def ort_int8(src: Path, dst: Path, variant: str, calibration: np.ndarray | None = None) -> Path:
+    """Quantize the fp32 ONNX model ``src`` to ``dst`` with ONNX Runtime: ``dynamic``
+    (quantize_dynamic, s8 per-channel weights) or ``static-s8s8`` / ``static-u8s8`` (QDQ, MinMax,
+    per-channel, calibrated on ``calibration``, preprocessed windows (N, leads, samples))."""
+    activation = ORT_INT8[variant][1]
+    if activation is None:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    else:
+        if calibration is None:
+            raise ValueError(f"ONNX Runtime int8 {variant} needs calibration windows")
+        quantize_static(str(src), str(dst), Windows(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=activation, weight_type=QuantType.QInt8)
+    return dst
+
+
 def ort_models(calibration: np.ndarray) -> dict[str, Path]:
     OUT.mkdir(parents=True, exist_ok=True)
     paths = {"onnxruntime fp32": ONNX}
-    dyn = OUT / "compact-int8-dynamic.onnx"
-    quantize_dynamic(str(ONNX), str(dyn), weight_type=QuantType.QInt8, per_channel=True)
-    paths["onnxruntime int8 dynamic"] = dyn
-    for name, act in (("s8s8", QuantType.QInt8), ("u8s8", QuantType.QUInt8)):
-        p = OUT / f"compact-int8-static-{name}.onnx"
-        quantize_static(str(ONNX), str(p), Windows(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=act, weight_type=QuantType.QInt8)
-        paths[f"onnxruntime int8 static {name[:2]}/{name[2:]}"] = p
+    for variant, (row, _) in ORT_INT8.items():
+        paths[row] = ort_int8(ONNX, OUT / f"compact-int8-{variant}.onnx", variant, calibration)
     return paths
+
+
+def ort_session(path: Path, threads: int) -> ort.InferenceSession:
+    """A CPU session with ``threads`` intra-op threads and one inter-op thread."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def ort_time(session: ort.InferenceSession, x: np.ndarray, runs: int, warmup: int) -> list[float]:
@@ -96,10 +121,23 @@ def ort_time(session: ort.InferenceSession, x: np.ndarray, runs: int, warmup: in
     return out
 
 
-def ventriq_time(model: Path, runs: int, warmup: int) -> tuple[list[float], dict[str, Any]]:
-    args = [str(VENTRIQ), "bench", "--model", str(model), "--json", "--raw", "--iterations", str(runs), "--warmup", str(warmup)]
-    args += ["--trusted-keys", str(ROOT / "keys" / "trusted")] if "int8" in model.name else ["--allow-unsigned"]
-    report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+def trust_args(model: Path, signed: bool | None = None) -> list[str]:
+    """How the runtime is told to accept ``model``: the repository's trusted keys when it is signed
+    (by default: int8 models, which `make quantize` signs), else --allow-unsigned."""
+    if signed is None:
+        signed = "int8" in model.name
+    return ["--trusted-keys", str(ROOT / "keys" / "trusted")] if signed else ["--allow-unsigned"]
+
+
+def ventriq_time(model: Path, runs: int, warmup: int, *, ventriq: Path | None = None, signed: bool | None = None,
+                 cwd: Path = ROOT) -> tuple[list[float], dict[str, Any]]:
+    """``ventriq bench --json --raw`` on ``model`` with the ``ventriq`` binary (default VENTRIQ):
+    the engine's timed runs (ms) and the whole report. The bench window is the first of
+    examples/recordings/anterior_mi_00190.hea when ``cwd`` has it, else the runtime's synthetic
+    beats. ``runs`` must be at least 10 (the bench's minimum)."""
+    args = [str(ventriq or VENTRIQ), "bench", "--model", str(model), "--json", "--raw", "--iterations", str(runs), "--warmup", str(warmup)]
+    args += trust_args(model, signed)
+    report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True, cwd=cwd).stdout)
     return report["engineSamplesMs"], report
 
 
@@ -130,6 +168,12 @@ def peak_basis(row: str, peak: dict[str, Any], reports: dict[str, dict[str, Any]
     return f"{kind} {isa} ({instr})", float(entry["macs_per_cycle"])
 
 
+def latency_summary(ms: list[float]) -> tuple[float, float]:
+    """Median and 99th percentile of pooled timed runs (ms)."""
+    arr = np.array(ms)
+    return float(np.median(arr)), float(np.percentile(arr, 99))
+
+
 def ort_scores(session: ort.InferenceSession, pre: PreprocessConfig) -> np.ndarray:
     rows = []
     for path in RECORDINGS:
@@ -144,8 +188,7 @@ def ort_scores(session: ort.InferenceSession, pre: PreprocessConfig) -> np.ndarr
 
 
 def ventriq_scores(model: Path) -> np.ndarray:
-    args = [str(VENTRIQ), "score", *map(str, RECORDINGS), "--model", str(model)]
-    args += ["--trusted-keys", str(ROOT / "keys" / "trusted")] if "int8" in model.name else ["--allow-unsigned"]
+    args = [str(VENTRIQ), "score", *map(str, RECORDINGS), "--model", str(model), *trust_args(model)]
     lines = subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT).stdout.splitlines()
     rows = []
     for line in lines:
@@ -171,11 +214,7 @@ def main() -> int:
     golden = load_file(str(ROOT / "models" / "ventriq-compact.golden.safetensors"))
     x = golden["input.preprocessed"][:1].astype(np.float32)
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = a.threads
-    options.inter_op_num_threads = 1
-    sessions = {name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-                for name, path in ort_models(calibration).items()}
+    sessions = {name: ort_session(path, a.threads) for name, path in ort_models(calibration).items()}
     per_round = max(1, a.runs // a.rounds)
     samples: dict[str, list[float]] = {name: [] for name in [*sessions, "ventriq float32", "ventriq int8"]}
     reports: dict[str, dict[str, Any]] = {}
@@ -203,8 +242,7 @@ def main() -> int:
     fastest_int8 = min((n for n in sessions if "int8" in n), key=lambda n: float(np.median(samples[n])))
     rows = []
     for name, ms in samples.items():
-        arr = np.array(ms)
-        med, p99 = float(np.median(arr)), float(np.percentile(arr, 99))
+        med, p99 = latency_summary(ms)
         basis, peak_mpc = peak_basis(name, peak, reports)
         mpc = macs / (med * 1e-3 * peak["clock_hz"])
         rows.append({
@@ -227,12 +265,12 @@ def main() -> int:
              f"{macs / 1e6:.0f} M MACs per window; {a.rounds} interleaved rounds",
              "", "| row | runs | median ms | p99 ms | p99/median | vs ORT fp32 | vs fastest ORT int8 | GMAC/s | MAC/cycle | % peak | max abs d estimate | max abs d probability |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        pct = f"{r['pct_peak']:.1f}" if r["pct_peak"] is not None else "-"
-        lines.append(f"| {r['row']} | {r['runs']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['p99_over_median']:.2f} | "
-                     f"{r['ratio_to_ort_fp32']:.2f} | {r['ratio_to_fastest_ort_int8']:.2f} | {r['gmac_per_s']:.1f} | "
-                     f"{r['mac_per_cycle']:.2f} | {pct} | "
-                     f"{r['max_abs_estimate_diff_vs_ort_fp32']:.3f} | {r['max_abs_probability_diff_vs_ort_fp32']:.4f} |")
+    for row in rows:
+        pct = f"{row['pct_peak']:.1f}" if row["pct_peak"] is not None else "-"
+        lines.append(f"| {row['row']} | {row['runs']} | {row['median_ms']:.3f} | {row['p99_ms']:.3f} | {row['p99_over_median']:.2f} | "
+                     f"{row['ratio_to_ort_fp32']:.2f} | {row['ratio_to_fastest_ort_int8']:.2f} | {row['gmac_per_s']:.1f} | "
+                     f"{row['mac_per_cycle']:.2f} | {pct} | "
+                     f"{row['max_abs_estimate_diff_vs_ort_fp32']:.3f} | {row['max_abs_probability_diff_vs_ort_fp32']:.4f} |")
     bases: dict[tuple[str, float | None], list[str]] = {}
     for row in rows:
         bases.setdefault((row["peak_basis"], row["peak_mac_per_cycle"]), []).append(row["row"])
@@ -241,8 +279,9 @@ def main() -> int:
                  "instruction) of:")
     for (basis, mpc), names in bases.items():
         lines.append(f"- {basis}" + (f": {mpc:.1f} MAC/cycle" if mpc else "") + f" for {', '.join(names)}")
-    lines.append("Attention runs in float32 in both Ventriq models: the int8 rows' MACs include it. The medians are wall "
-                 "clock: on a virtual machine with stolen time, MAC/cycle is a lower bound.")
+    lines.append("Every row's MACs include attention (Q.K^T and P.V): float32 in ONNX Runtime's int8 models (their "
+                 "attention MatMuls stay float), int8 in Ventriq's when its model has int8 attention cores. The medians "
+                 "are wall clock: on a virtual machine with stolen time, MAC/cycle is a lower bound.")
     for k, m in ventriq_memory.items():
         lines.append(f"\n{k}: kernels {m['kernels']}, arena {m['arenaBytes']} B (activations {m['activationBytes']} B, lower bound "
                      f"{m['activationLowerBoundBytes']} B), weights {m['weightBytes']} B, peak RSS {m['peakRSSBytes']} B, "
@@ -257,9 +296,9 @@ def main() -> int:
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(8, 3.5))
         names = [r["row"] for r in rows]
-        med = [r["median_ms"] for r in rows]
+        medians = [r["median_ms"] for r in rows]
         err = [[0] * len(rows), [r["p99_ms"] - r["median_ms"] for r in rows]]
-        ax.barh(names, med, xerr=err, color=["#999" if n.startswith("onnx") else "#c33" for n in names])
+        ax.barh(names, medians, xerr=err, color=["#999" if n.startswith("onnx") else "#c33" for n in names])
         ax.set_xlabel("ms per 5 s window (median, whisker to p99)")
         ax.invert_yaxis()
         fig.tight_layout()

@@ -185,7 +185,7 @@ def test_sets_only_from_the_committed_model(tmp_path: Path, capsys: pytest.Captu
 @pytest.mark.parametrize(
     "argv, message",
     [
-        ([], "one of the arguments --checkpoint --sets-from is required"),
+        ([], "one of the arguments --checkpoint --sets-from --random is required"),
         (["--checkpoint", "a.pt", "--sets-from", "m.safetensors"], "not allowed with argument"),
         (["--sets-from", str(COMMITTED_MODEL)], "--sets-from needs --sets-dir"),
         (["--sets-from", "missing.safetensors", "--sets-dir", "x"], "model missing.safetensors not found"),

@@ -25,6 +25,14 @@ The sets alone, from an exported model (its config names the cohort; no checkpoi
 
     python -m ventriq_training.export --sets-from models/ventriq-compact.safetensors --sets-dir out/sets \
         [--n-calibration 256] [--n-heldout 500]
+
+A model of any named size and window with deterministic random weights (for latency benchmarks,
+``benchmarks/scaling.py``; its outputs mean nothing), written like a trained one: the float
+safetensors with the full config (``metrics`` empty, ``random_weights`` naming the seed) and ONNX,
+no golden vectors; its cohort records are at least one window long, so ``--sets-dir`` works::
+
+    python -m ventriq_training.export --random compact --window-samples 5000 [--seed 0] --out out/models \
+        [--name random-compact-5000-seed0] [--sets-dir DIR --n-calibration 16 --n-heldout 16]
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import hashlib
 import json
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +55,9 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ventriq_training.atomic import atomic_output, write_text_atomic
-from ventriq_training.cohort.dataset import CohortConfig, SyntheticCohort
-from ventriq_training.models.ecg_vit import ECGViT, ECGViTConfig
+from ventriq_training.cohort.dataset import CohortConfig, SyntheticCohort, split_sizes
+from ventriq_training.cohort.ecg import ECGConfig
+from ventriq_training.models.ecg_vit import NAMED_CONFIGS, ECGViT, ECGViTConfig
 from ventriq_training.preprocess import PreprocessConfig, coefficients, preprocess
 from ventriq_training.records import DISEASES, LEADS, PHENOTYPES, TARGETS
 
@@ -142,7 +152,10 @@ def build_config(ckpt: dict[str, Any], name: str) -> dict[str, Any]:
 def export_model(ckpt_path: Path, out: Path, name: str) -> Path:
     """Write the float32 safetensors model; returns its path."""
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    config = build_config(ckpt, name)
+    return _write_model(ckpt, build_config(ckpt, name), out, name)
+
+
+def _write_model(ckpt: dict[str, Any], config: dict[str, Any], out: Path, name: str) -> Path:
     tensors = {k: v.detach().float().contiguous() for k, v in ckpt["encoder_state"].items()}
     tensors.update(_heads_from_checkpoint(ckpt))
     out.mkdir(parents=True, exist_ok=True)
@@ -150,6 +163,55 @@ def export_model(ckpt_path: Path, out: Path, name: str) -> Path:
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": json.dumps(config, allow_nan=True)})
     return path
+
+
+def random_checkpoint(size: str, window_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """A checkpoint shaped like the experiment's, with deterministic random weights: the named
+    encoder config (``NAMED_CONFIGS``) at ``window_samples`` (default: the size's own window),
+    initialised as ``ECGViT`` initialises itself under ``torch.manual_seed(seed)``, random linear
+    heads, thresholds 0.5, unit conformal quantiles and no metrics. The cohort is the default
+    model's (seed 2025, 4000 subjects, enrich 3) with records at least one window long, so that
+    ``export_sets`` can write sets for any window. Same arguments -> identical tensors. For latency
+    measurements only: the outputs mean nothing. Raises ValueError for an unknown size or a window
+    the architecture cannot take."""
+    if size not in NAMED_CONFIGS:
+        raise ValueError(f"unknown model size {size!r}; known: {sorted(NAMED_CONFIGS)}")
+    enc = NAMED_CONFIGS[size]
+    if window_samples is not None:
+        enc = replace(enc, window_samples=window_samples)  # validated by ECGViTConfig
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder = ECGViT(enc)
+    rng = np.random.default_rng([seed, enc.embed_dim, enc.window_samples])
+    d = enc.embed_dim
+    cohort = CohortConfig(seed=2025, n_subjects=4000, enrich=3.0,
+                          ecg=ECGConfig(fs_hz=enc.fs_hz, duration_s=max(10.0, enc.window_samples / enc.fs_hz)))
+    return {
+        "name": f"random weights ({size}, seed {seed})",
+        "encoder_config": enc.to_dict(),
+        "preprocess": PreprocessConfig(fs_hz=enc.fs_hz).to_dict(),
+        "encoder_state": encoder.state_dict(),
+        "ridge": {"weight": rng.normal(0.0, d**-0.5, (len(TARGETS), d)).tolist(), "bias": [55.0, 50.0, 5.0][: len(TARGETS)], "alphas": None},
+        "logistic": {"weight": rng.normal(0.0, d**-0.5, (len(DISEASES), d)).tolist(), "bias": [-2.0] * len(DISEASES), "Cs": None, "notes": {}},
+        "thresholds": [0.5] * len(DISEASES),
+        "conformal": {t: [1.0, 2.0] for t in TARGETS},
+        "metrics": {},
+        "cohort": cohort.to_dict(),
+        "scale": "random weights",
+        "split_sizes": split_sizes(cohort.n_subjects),
+    }
+
+
+def export_random(size: str, out: Path, name: str | None = None, window_samples: int | None = None, seed: int = 0) -> list[Path]:
+    """Write a randomly initialised model (``random_checkpoint``) as the float safetensors and
+    ONNX, through the same code as a trained checkpoint (no golden vectors: the bundled example
+    recordings may be shorter than the window). Returns the two paths."""
+    ckpt = random_checkpoint(size, window_samples, seed)
+    window = ckpt["encoder_config"]["window_samples"]
+    name = name or f"random-{size}-{window}-seed{seed}"
+    config = build_config(ckpt, name) | {"random_weights": {"seed": seed, "note": "deterministic random weights for latency benchmarks; outputs mean nothing"}}
+    path = _write_model(ckpt, config, out, name)
+    return [path, export_onnx(path, out)]
 
 
 def load_exported(path: Path) -> tuple[ExportedModel, dict[str, Any]]:
@@ -329,14 +391,20 @@ def main(argv: list[str] | None = None) -> int:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a model checkpoint written by the experiment: export everything")
     source.add_argument("--sets-from", type=Path, metavar="MODEL", help="an exported model (.safetensors): write only the calibration and held-out sets (needs --sets-dir)")
+    source.add_argument("--random", choices=sorted(NAMED_CONFIGS), metavar="SIZE",
+                        help=f"write a model of this size ({', '.join(NAMED_CONFIGS)}) with deterministic random weights, for latency benchmarks")
     p.add_argument("--out", type=Path, default=Path("models"))
-    p.add_argument("--name", default="ventriq-compact")
+    p.add_argument("--name", default=None, help="output name (default ventriq-compact; with --random, random-SIZE-WINDOW-seedSEED)")
+    p.add_argument("--window-samples", type=int, default=None, help="with --random: window length in samples (default: the size's own)")
+    p.add_argument("--seed", type=int, default=None, help="with --random: the weights' seed (default 0)")
     p.add_argument("--sets-dir", type=Path, default=None, help="write calibration and held-out sets here")
     p.add_argument("--n-calibration", type=int, default=256, help="calibration windows (train split; default 256)")
     p.add_argument("--n-heldout", type=int, default=500, help="held-out recordings (test split; default 500)")
     a = p.parse_args(argv)
     if a.n_calibration < 1 or a.n_heldout < 1:
         p.error("--n-calibration and --n-heldout must be >= 1")
+    if a.random is None and (a.window_samples is not None or a.seed is not None):
+        p.error("--window-samples and --seed go with --random")
     if a.sets_from is not None:
         if a.sets_dir is None:
             p.error("--sets-from needs --sets-dir")
@@ -350,8 +418,20 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths:
             print(path)
         return 0
+    if a.random is not None:
+        try:
+            paths = export_random(a.random, a.out, a.name, a.window_samples, a.seed or 0)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        if a.sets_dir is not None:
+            paths += export_sets(paths[0], a.sets_dir, a.n_calibration, a.n_heldout)
+        for path in paths:
+            print(path)
+        return 0
     if not a.checkpoint.is_file():
         p.error(f"checkpoint {a.checkpoint} not found")
+    a.name = a.name or "ventriq-compact"
     model_path = export_model(a.checkpoint, a.out, a.name)
     print(model_path)
     print(export_golden(model_path, a.out))
