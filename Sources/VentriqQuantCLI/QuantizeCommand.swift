@@ -44,7 +44,7 @@ public struct QuantizeCommand: ParsableCommand {
     @Option(name: .long, help: "Layers to keep in float32, comma separated (e.g. blocks.0.mlp.fc2, blocks.0.attn.core).")
     var keepFloat: String?
 
-    @Option(name: .long, help: "How many layers the gate may move to float32.")
+    @Option(name: .long, help: "How many layers the gate may move to float32 (0 also skips the sensitivity pass).")
     var maxFloatLayers: Int = 4
 
     @Option(name: .long, help: "Gate: largest allowed |R2 float - R2 int8| per target.")
@@ -133,7 +133,9 @@ public struct QuantizeCommand: ParsableCommand {
                 lines.append("Size: \(size) bytes (float: \(source.file.fileSize) bytes). Signed: \(key.map { "key \($0.id)" } ?? "no").")
                 lines += ["", "Int8 layers (Linears and attention cores): \(outcome.int8Layers.count) of \(outcome.int8Layers.count + outcome.floatLayers.count)\(floatNote).", ""]
                 lines += ["```", outcome.report.table, "```", ""]
-                lines += ["Sensitivity (1 - mean embedding cosine with only that layer in int8, on the calibration windows):", "", sensitivities, ""]
+                lines += outcome.sensitivity.isEmpty
+                    ? ["Sensitivity: not measured (--max-float-layers 0).", ""]
+                    : ["Sensitivity (1 - mean embedding cosine with only that layer in int8, on the calibration windows):", "", sensitivities, ""]
                 try AtomicFile.write(lines.joined(separator: "\n"), to: URL(fileURLWithPath: report))
                 print("wrote \(report)")
             }
