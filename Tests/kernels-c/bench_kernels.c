@@ -103,6 +103,10 @@ static struct {
     int8_t *qpacked[N_SHAPES]; /* int8 weights of every shape (attention: as if packed) */
     int32_t *qbias, *qmult, *qshift;
     float *qscale;
+    /* the int8 attention core: per-row scales, the two probability planes, its workspace */
+    float *rowscale, *rowsum;
+    int8_t *plo;
+    void *attn_ws;
 } op;
 
 static void operands_init(void) {
@@ -116,6 +120,10 @@ static void operands_init(void) {
         op.qscale[n] = 1e-4f * (1 + n % 7);
         vq_quantize_multiplier(1.0 / (300.0 + n), &op.qmult[n], &op.qshift[n]);
     }
+    op.rowscale = alloc64(sizeof(float) * T), op.rowsum = alloc64(sizeof(float) * T);
+    op.plo = alloc64((size_t)T * T);
+    for (int n = 0; n < T; n++) op.rowscale[n] = 0.05f;
+    op.attn_ws = alloc64(vq_attention_s8_workspace_size(T, D / 3));
     for (int s = 0; s < N_SHAPES; s++) {
         const int N = shapes[s].N, K = shapes[s].K;
         if (s < N_LINEAR) {
@@ -151,12 +159,16 @@ typedef enum {
     EXP,        /* T x T, in place */
     ADD,        /* T x D */
     MEAN_ROWS,  /* [T, D] -> D */
+    QROWS,      /* quantize_rows_s8 [T, 32]: a head's Q or K */
+    SOFTMAX8,   /* softmax_split8 [T, T] -> two int8 planes */
+    ATTN_S8,    /* vq_attention_s8: one layer's int8 attention core, 3 heads of 32 */
 } kind_t;
 
 static const char *const kind_names[] = {"sgemm_packed",     "sgemm_packed_accumulate", "sgemm_nt",  "sgemm_nn",
                                          "qgemm_packed_f32", "qgemm_packed_s8",         "quantize_s8", "lut_s8",
                                          "layernorm",        "softmax_rows",            "gelu_erf",  "erf",
-                                         "exp",              "add",                     "mean_rows"};
+                                         "exp",              "add",                     "mean_rows",
+                                         "quantize_rows_s8", "softmax_split8",          "attention_s8"};
 
 typedef struct {
     kind_t kind;
@@ -196,6 +208,9 @@ static void run_case(const vq_kernel_table *t, const bench_case *c) {
     case EXP: t->exp(M * N, op.S); break;
     case ADD: t->add(M * N, op.x, op.qkv, op.out); break;
     case MEAN_ROWS: t->mean_rows(M, N, op.x, N, op.out); break;
+    case QROWS: t->quantize_rows_s8(M, N, op.qkv, 3 * D, op.qout, N, op.rowscale); break;
+    case SOFTMAX8: t->softmax_split8(M, N, op.x, N, op.rowscale, op.qout, op.plo, N, op.rowsum); break;
+    case ATTN_S8: vq_attention_s8(t, M, N, 3, op.qkv, 3 * D, op.out, D, op.attn_ws); break;
     }
 }
 
@@ -220,6 +235,9 @@ static int make_cases(bench_case *c) {
     c[n++] = (bench_case){EXP, -1, "scores", T, T, 0};
     c[n++] = (bench_case){ADD, -1, "residual", T, D, 0};
     c[n++] = (bench_case){MEAN_ROWS, -1, "pool", T, D, 0};
+    c[n++] = (bench_case){QROWS, -1, "head_q", T, 32, 0};
+    c[n++] = (bench_case){SOFTMAX8, -1, "scores", T, T, 0};
+    c[n++] = (bench_case){ATTN_S8, -1, "layer", T, D, 0};
     return n;
 }
 
