@@ -15,14 +15,14 @@ change to the exporter or the quantizer):
   2. calibration windows and a labelled held-out set of the model's window:
      `python -m ventriq_training.export --sets-from MODEL` (`--n-calibration`, `--n-heldout`;
      8 each by default, the quantizer's minimum);
-  3. Ventriq int8: `ventriq-quantize` with the accuracy gate off (the weights are random) and no
-     signature (the runtime is run with --allow-unsigned). Its sensitivity pass runs every Linear
-     alone on the calibration windows: about 6 minutes for paper on 2 cores, once;
+  3. Ventriq int8: `ventriq-quantize` with the accuracy gate off (the weights are random), every
+     layer in int8 (Linears and attention cores; `--max-float-layers 0`, which also skips the
+     sensitivity pass) and no signature (the runtime is run with --allow-unsigned);
   4. ONNX Runtime int8 dynamic (quantize_dynamic, s8 per-channel weights: the fastest ORT int8
      variant in benchmarks/side_by_side.py); with `--static` also the static QDQ s8/s8 and u8/s8.
 
-Timing (the functions of benchmarks/side_by_side.py): batch 1, one thread on both sides (`--threads`
-for ONNX Runtime), the model on one preprocessed window, preprocessing excluded. ONNX Runtime runs on
+Timing (the functions of benchmarks/side_by_side.py): batch 1, one thread on both sides (`--threads N`
+for both), the model on one preprocessed window, preprocessing excluded. ONNX Runtime runs on
 the first calibration window; Ventriq (`ventriq bench --json --raw`, engine path) on its synthetic
 beats, because the bundled 10 s recordings are shorter than a 20 s window; the engine's cost does
 not depend on the values. Runs per row scale with the model's cost: about `--gmac-runs` / GMAC per
@@ -243,7 +243,8 @@ def measure(models: list[Prepared], a: argparse.Namespace) -> None:
                 p.samples[name] += ort_time(session, p.x, per_round, p.warmup)
             for name, model in ((VQ_FLOAT, p.float_model), (VQ_INT8, p.int8_model)):
                 try:
-                    times, report = ventriq_time(model, per_round, p.warmup, ventriq=a.ventriq, signed=False, cwd=WORK)
+                    times, report = ventriq_time(model, per_round, p.warmup, ventriq=a.ventriq, signed=False, cwd=WORK,
+                                                 threads=a.threads)
                 except subprocess.CalledProcessError as e:
                     raise BenchError(f"`ventriq bench` on {model} failed (exit {e.returncode}):\n{(e.stderr or '').strip()}") from None
                 p.samples[name] += times
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-runs", type=int, default=20, help="timed runs per row at least (default 20)")
     p.add_argument("--max-runs", type=int, default=200, help="timed runs per row at most (default 200)")
     p.add_argument("--warmup", type=int, default=10, help="untimed runs per row and round at most (fewer for big models; default 10)")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (Ventriq runs one; default 1)")
+    p.add_argument("--threads", type=int, default=1, help="threads for both runtimes (ONNX Runtime intra-op, ventriq bench --threads; default 1)")
     p.add_argument("--quick", action="store_true", help="smoke run: 10 timed runs per row, one round, one warm-up")
     p.add_argument("--static", action="store_true", help="also ONNX Runtime int8 static QDQ s8/s8 and u8/s8")
     p.add_argument("--no-ops", action="store_true", help="skip Ventriq int8's time per kind of op (`ventriq bench --ops`)")
@@ -465,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     results = [summarise(m) for m in models]
-    head = (f"Ventriq vs ONNX Runtime {ort.__version__}: batch 1, {a.threads} ORT thread(s) / 1 Ventriq thread, preprocessing "
+    head = (f"Ventriq vs ONNX Runtime {ort.__version__}: batch 1, {a.threads} thread(s) on both sides, preprocessing "
             f"excluded, random weights (seed {a.seed}); {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
             f"{max(m.rounds for m in models)} interleaved round(s) at most{', quick' if a.quick else ''}")
     table = tables(results, head)

@@ -5,15 +5,15 @@
 Rows: ONNX Runtime fp32, int8 dynamic (quantize_dynamic, s8 weights), int8 static QDQ s8/s8 and
 u8/s8 per-channel (quantize_static, MinMax, calibrated on the same windows Ventriq's quantizer
 used); Ventriq float32 and int8 (`ventriq bench --json --raw`). Timing: batch 1, the model on one
-preprocessed 5 s window (preprocessing excluded on both sides), `--threads` intra-op threads for
-ONNX Runtime (Ventriq runs one thread). The rows are measured in `--rounds` interleaved rounds
-(each round runs every row once, `--runs / --rounds` timed runs after a warm-up) so the machine's
-noise falls on all of them; medians and p99 are over all pooled runs.
+preprocessed 5 s window (preprocessing excluded on both sides), `--threads` threads on both sides
+(ONNX Runtime's intra-op threads, `ventriq bench --threads`). The rows are measured in `--rounds`
+interleaved rounds (each round runs every row once, `--runs / --rounds` timed runs after a
+warm-up) so the machine's noise falls on all of them; medians and p99 are over all pooled runs.
 
 Efficiency: "MAC/cycle" is the MACs per window over (median seconds x clock), "% peak" that over
-the peak MAC/cycle of the relevant instruction, both from benchmarks/peak/peak_probe (built with
-gcc/cc into .build/peak_probe when missing or older than its source; its JSON goes into
-side_by_side.json under "peak"): Ventriq int8 against the int8 instruction of the table its
+the peak MAC/cycle of the relevant instruction times `--threads` (the probe measures one core),
+both from benchmarks/peak/peak_probe (built with gcc/cc into .build/peak_probe when missing or
+older than its source; its JSON goes into side_by_side.json under "peak"): Ventriq int8 against the int8 instruction of the table its
 kernels use (`kernels` of `ventriq bench --json`), Ventriq float32 against that table's FMA,
 ONNX Runtime int8 rows against the best int8 peak of the machine, ONNX Runtime fp32 against the
 best FMA peak. Attention runs in float32 in both Ventriq models, so the int8 rows mix float and
@@ -130,12 +130,13 @@ def trust_args(model: Path, signed: bool | None = None) -> list[str]:
 
 
 def ventriq_time(model: Path, runs: int, warmup: int, *, ventriq: Path | None = None, signed: bool | None = None,
-                 cwd: Path = ROOT) -> tuple[list[float], dict[str, Any]]:
+                 cwd: Path = ROOT, threads: int = 1) -> tuple[list[float], dict[str, Any]]:
     """``ventriq bench --json --raw`` on ``model`` with the ``ventriq`` binary (default VENTRIQ):
     the engine's timed runs (ms) and the whole report. The bench window is the first of
     examples/recordings/anterior_mi_00190.hea when ``cwd`` has it, else the runtime's synthetic
-    beats. ``runs`` must be at least 10 (the bench's minimum)."""
-    args = [str(ventriq or VENTRIQ), "bench", "--model", str(model), "--json", "--raw", "--iterations", str(runs), "--warmup", str(warmup)]
+    beats. ``runs`` must be at least 10 (the bench's minimum); ``threads`` goes to --threads."""
+    args = [str(ventriq or VENTRIQ), "bench", "--model", str(model), "--json", "--raw", "--iterations", str(runs), "--warmup", str(warmup),
+            "--threads", str(threads)]
     args += trust_args(model, signed)
     report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True, cwd=cwd).stdout)
     return report["engineSamplesMs"], report
@@ -202,9 +203,11 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--runs", type=int, default=200, help="timed runs per row in all (at least 200 for the report)")
     p.add_argument("--warmup", type=int, default=10, help="untimed runs per row and round")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="threads for ONNX Runtime (intra-op) and Ventriq (--threads)")
     p.add_argument("--calibration", type=Path, default=ROOT / "out" / "sets" / "calibration.safetensors")
     a = p.parse_args()
+    if not 1 <= a.threads <= 64:
+        p.error("--threads must be between 1 and 64")
     if not VENTRIQ.exists():
         p.error(f"{VENTRIQ} not found: run `make build` first")
     if not a.calibration.exists():
@@ -222,7 +225,7 @@ def main() -> int:
         for name, session in sessions.items():
             samples[name] += ort_time(session, x, per_round, a.warmup)
         for name, model in (("ventriq float32", FLOAT), ("ventriq int8", INT8)):
-            times, report = ventriq_time(model, per_round, a.warmup)
+            times, report = ventriq_time(model, per_round, a.warmup, threads=a.threads)
             samples[name] += times
             reports[name] = report
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
@@ -244,6 +247,7 @@ def main() -> int:
     for name, ms in samples.items():
         med, p99 = latency_summary(ms)
         basis, peak_mpc = peak_basis(name, peak, reports)
+        peak_mpc = peak_mpc * a.threads if peak_mpc else None  # the probe's peak is one core's
         mpc = macs / (med * 1e-3 * peak["clock_hz"])
         rows.append({
             "row": name, "runs": len(ms), "median_ms": med, "p99_ms": p99, "p99_over_median": p99 / med,
@@ -256,12 +260,12 @@ def main() -> int:
             "max_abs_probability_diff_vs_ort_fp32": agreement[name][1],
         })
     ventriq_memory = {k: {f: reports[k][f] for f in ("arenaBytes", "activationBytes", "activationLowerBoundBytes", "weightBytes",
-                                                   "peakRSSBytes", "allocationsPerWindow", "kernels")} for k in reports}
+                                                   "peakRSSBytes", "allocationsPerWindow", "kernels", "threads")} for k in reports}
     result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": a.threads,
                           "onnxruntime": ort.__version__},
               "macs_per_window": macs, "fastest_ort_int8": fastest_int8, "rows": rows, "ventriq": ventriq_memory,
               "preprocessing": "excluded on both sides", "peak": peak}
-    lines = [f"model ventriq-compact, batch 1, {a.threads} ORT thread(s) / 1 Ventriq thread, preprocessing excluded; "
+    lines = [f"model ventriq-compact, batch 1, {a.threads} thread(s) (ORT intra-op, Ventriq --threads), preprocessing excluded; "
              f"{macs / 1e6:.0f} M MACs per window; {a.rounds} interleaved rounds",
              "", "| row | runs | median ms | p99 ms | p99/median | vs ORT fp32 | vs fastest ORT int8 | GMAC/s | MAC/cycle | % peak | max abs d estimate | max abs d probability |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -275,8 +279,8 @@ def main() -> int:
     for row in rows:
         bases.setdefault((row["peak_basis"], row["peak_mac_per_cycle"]), []).append(row["row"])
     lines.append(f"\nMAC/cycle = MACs per window / (median s x {peak['clock_hz'] / 1e9:.2f} GHz, the measured clock); "
-                 "% peak = MAC/cycle / the measured peak (benchmarks/peak/peak_probe: instructions per cycle x MACs per "
-                 "instruction) of:")
+                 f"% peak = MAC/cycle / ({a.threads} x the measured one-core peak (benchmarks/peak/peak_probe: instructions "
+                 "per cycle x MACs per instruction)) of:")
     for (basis, mpc), names in bases.items():
         lines.append(f"- {basis}" + (f": {mpc:.1f} MAC/cycle" if mpc else "") + f" for {', '.join(names)}")
     lines.append("Every row's MACs include attention (Q.K^T and P.V): float32 in ONNX Runtime's int8 models (their "

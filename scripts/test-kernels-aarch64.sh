@@ -7,6 +7,8 @@
 #   -cpu max         reports the dot product extension: both the neon and the neon_dotprod
 #                    tables must be available and checked (--require)
 #   -cpu cortex-a72  (armv8-a build) has no dot product: neon_dotprod must be refused (--absent)
+# A second native build checks the thread pool's condition-variable path (-DVQ_POOL_NO_FUTEX, what
+# platforms without futex use).
 # On an x86-64 CPU with AVX-512 VNNI but without AVX-VNNI, a second native build compiles the
 # avx_vnni table's kernels with the EVEX encoding of the same instruction
 # (-DVQ_TEST_AVX_VNNI_AS_EVEX) and checks them (--require avx_vnni).
@@ -60,20 +62,23 @@ run() { # name, command...
 
 cc="${CC:-cc}"
 echo "== native: $("$cc" --version | head -n 1) on $(uname -m)"
-"$cc" "${cflags[@]}" "${sources[@]}" "$harness" -lm -o "$out/test_kernels-native"
+"$cc" "${cflags[@]}" "${sources[@]}" "$harness" -lm -pthread -o "$out/test_kernels-native"
 run "native ($(uname -m))" "$out/test_kernels-native" "${seed_args[@]}" "${exhaustive[@]}"
+# The thread pool's portable sleep (mutex and condition variable, used where there is no futex).
+"$cc" "${cflags[@]}" -DVQ_POOL_NO_FUTEX "${sources[@]}" "$harness" -lm -pthread -o "$out/test_kernels-nofutex"
+run "native, thread pool without futex" "$out/test_kernels-nofutex" --quick "${seed_args[@]}"
 
 if [ "$(uname -m)" = x86_64 ] && [ -r /proc/cpuinfo ]; then
     flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
     if [[ "$flags" == *" avx512_vnni "* && "$flags" == *" avx512vl "* && "$flags" != *" avx_vnni "* ]]; then
-        "$cc" "${cflags[@]}" -DVQ_TEST_AVX_VNNI_AS_EVEX "${sources[@]}" "$harness" -lm -o "$out/test_kernels-avxvnni-evex"
+        "$cc" "${cflags[@]}" -DVQ_TEST_AVX_VNNI_AS_EVEX "${sources[@]}" "$harness" -lm -pthread -o "$out/test_kernels-avxvnni-evex"
         run "native, avx_vnni kernels as EVEX (no AVX-VNNI on this CPU)" "$out/test_kernels-avxvnni-evex" --quick \
             --require avx_vnni "${seed_args[@]}"
     fi
 fi
 
 if [ "$run_bench" = 1 ]; then
-    "$cc" "${cflags[@]}" "${sources[@]}" "$bench" -lm -o "$out/bench_kernels-native"
+    "$cc" "${cflags[@]}" "${sources[@]}" "$bench" -lm -pthread -o "$out/bench_kernels-native"
     "$out/bench_kernels-native"
 fi
 
@@ -90,7 +95,7 @@ if [ "$native_only" = 0 ]; then
     echo "== aarch64: $("$xcc" --version | head -n 1); $("$qemu" --version | head -n 1)"
     for march in armv8-a armv8.2-a+dotprod; do
         exe="$out/test_kernels-aarch64-${march//+/-}"
-        "$xcc" "${cflags[@]}" -march="$march" "${sources[@]}" "$harness" -lm -o "$exe"
+        "$xcc" "${cflags[@]}" -march="$march" "${sources[@]}" "$harness" -lm -pthread -o "$exe"
         # --quick: fewer random GEMM shapes (emulation is slow); the real shapes always run.
         run "aarch64 -march=$march (qemu -cpu max)" "$qemu" -L "$sysroot" -cpu max "$exe" --quick \
             --require neon,neon_dotprod "${seed_args[@]}"

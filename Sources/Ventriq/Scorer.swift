@@ -18,7 +18,8 @@ import VentriqSignal
 ///          sigmoid probabilities (the model's `recording_aggregation`), intervals from the
 ///          model's conformal quantiles, flags from its thresholds.
 ///
-/// Final class, not thread-safe (it owns an interpreter and its arena): one scorer per thread.
+/// Final class, not thread-safe (it owns an interpreter, its arena and any worker threads): one
+/// scorer per thread.
 /// Memory for one window is allocated at init; per recording, the lead-mapped and resampled
 /// signal is allocated once; per window nothing is allocated.
 public final class Scorer {
@@ -33,12 +34,16 @@ public final class Scorer {
 
     public var config: ModelConfig { model.config }
 
-    /// - Parameter kernels: which kernels the engine binds (the CPU's widest by default).
-    public init(model: Model, qualityThresholds: LeadQuality.Thresholds = .default, kernels: KernelChoice = .automatic) throws {
+    /// - Parameters:
+    ///   - kernels: which kernels the engine binds (the CPU's widest by default).
+    ///   - threads: the engine's threads per window (`Interpreter.init(threads:)`): 1 by default;
+    ///     more start worker threads once, here, and give the same results.
+    public init(model: Model, qualityThresholds: LeadQuality.Thresholds = .default, kernels: KernelChoice = .automatic,
+                threads: Int = 1) throws {
         self.model = model
         self.qualityThresholds = qualityThresholds
         let a = model.config.architecture
-        interpreter = try Interpreter.prepared(model: model, kernels: kernels)
+        interpreter = try Interpreter.prepared(model: model, kernels: kernels, threads: threads)
         conditioner = try WindowConditioner(spec: model.config.preprocessing, leadCount: a.leads.count, sampleCount: a.windowSamples)
         rawWindow = [Float](repeating: 0, count: a.leads.count * a.windowSamples)
         quality = [LeadQuality](repeating: LeadQuality(status: .ok, peakToPeakMV: 0, standardDeviationMV: 0, maximumAbsoluteMV: 0, pinnedFraction: 0, noiseRatio: 0), count: a.leads.count)

@@ -11,7 +11,8 @@ struct BenchCommand: ParsableCommand {
             Times two paths on one window of a real recording, interleaved so that both see the \
             same machine noise: "engine" (Interpreter.invoke on a preprocessed window) and "window" \
             (lead quality, conditioning and invoke: what scoring costs per window). Allocations \
-            are counted on the benchmark thread by interposing malloc. A benchmark, not a test: \
+            are counted on the benchmark thread and, with --threads N > 1, on the engine's N - 1 \
+            workers, by interposing malloc. A benchmark, not a test: \
             run it on a quiet machine and compare ratios, not absolute times, across machines.
             """
     )
@@ -40,6 +41,7 @@ struct BenchCommand: ParsableCommand {
     var raw = false
 
     @OptionGroup var reading: ReadingOptions
+    @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         guard iterations >= 10 else { throw ValidationError("--iterations must be at least 10") }
@@ -51,7 +53,7 @@ struct BenchCommand: ParsableCommand {
         guard kernels.isAvailable else {
             throw ValidationError("--kernels \(kernels.rawValue) is not available in this build or on this CPU")
         }
-        let scorer = try Scorer(model: model, kernels: kernels)
+        let scorer = try Scorer(model: model, kernels: kernels, threads: threading.threads)
         let a = model.config.architecture
         let (signal, count, source) = try benchSignal(scorer)
         let macs = scorer.interpreter.graph.macsPerWindow
@@ -60,6 +62,12 @@ struct BenchCommand: ParsableCommand {
         var window = [UInt64](repeating: 0, count: iterations)
         for _ in 0..<warmup { try scorer.scoreWindow(signal, sampleCount: count, start: 0) }
         var allocations: UInt64 = 0, allocatedBytes: UInt64 = 0
+        // The engine's workers count too (the counter is per thread): [allocations, bytes] each.
+        let threads = scorer.interpreter.threads
+        let workerCounts = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2 * threads)
+        defer { workerCounts.deallocate() }
+        workerCounts.initialize(repeating: 0)
+        scorer.interpreter.runOnEachThread { thread in if thread > 0 { vq_allocation_counter_start() } }
         vq_allocation_counter_start()
         for i in 0..<iterations {
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -71,12 +79,19 @@ struct BenchCommand: ParsableCommand {
             engine[i] = t2 - t1
         }
         vq_allocation_counter_stop()
-        allocations = vq_allocation_counter_allocations()
-        allocatedBytes = vq_allocation_counter_bytes()
+        scorer.interpreter.runOnEachThread { thread in
+            guard thread > 0 else { return }
+            vq_allocation_counter_stop()
+            workerCounts[2 * thread] = vq_allocation_counter_allocations()
+            workerCounts[2 * thread + 1] = vq_allocation_counter_bytes()
+        }
+        allocations = vq_allocation_counter_allocations() + stride(from: 0, to: 2 * threads, by: 2).reduce(0) { $0 + workerCounts[$1] }
+        allocatedBytes = vq_allocation_counter_bytes() + stride(from: 1, to: 2 * threads, by: 2).reduce(0) { $0 + workerCounts[$1] }
 
         let memory = scorer.interpreter.memory!
         let report = BenchReport(
-            model: model.config.name, sha256: model.sha256, kernels: scorer.interpreter.kernelName ?? "-", input: source,
+            model: model.config.name, sha256: model.sha256, kernels: scorer.interpreter.kernelName ?? "-",
+            threads: scorer.interpreter.threads, input: source,
             iterations: iterations, warmup: warmup, macsPerWindow: macs,
             engine: .init(engine), window: .init(window),
             allocationsPerWindow: Double(allocations) / Double(2 * iterations),
@@ -197,6 +212,8 @@ struct BenchReport: Codable {
     var model: String
     var sha256: String
     var kernels: String
+    /// Engine threads per window (--threads).
+    var threads: Int
     var input: String
     var iterations: Int
     var warmup: Int
@@ -222,7 +239,7 @@ struct BenchReport: Codable {
         func mib(_ b: Int) -> String { String(format: "%.2f MiB", Double(b) / 1_048_576) }
         let gmacs = Double(macsPerWindow) / (engine.medianMs * 1e-3) / 1e9
         return """
-            ventriq bench: model \(model) (sha256 \(sha256.prefix(12))...), kernels \(kernels), 1 thread
+            ventriq bench: model \(model) (sha256 \(sha256.prefix(12))...), kernels \(kernels), \(threads) thread\(threads == 1 ? "" : "s")
             input: first window of \(input); \(warmup) warm-up + \(iterations) timed runs per path, interleaved
 
             path                                     median ms   p99 ms   mean ms    min ms    max ms

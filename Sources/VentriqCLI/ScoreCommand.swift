@@ -21,6 +21,7 @@ struct ScoreCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var reading: ReadingOptions
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: .long, help: "Output format: jsonl, csv or text.")
     var format: ResultFormat = .jsonl
@@ -47,7 +48,7 @@ struct ScoreCommand: ParsableCommand {
             diagnose("error: cannot load model: \(error)")
             throw ExitCode(1)
         }
-        let scorer = try Scorer(model: model, kernels: kernels)
+        let scorer = try Scorer(model: model, kernels: kernels, threads: threading.threads)
         let writer = ResultWriter(format: format)
         let options = reading.readOptions()
         var failed = paths.failures.count

@@ -68,6 +68,22 @@ struct ModelLoadError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
+/// `--threads N`, shared by the commands that run the engine (score, stream, bench).
+struct ThreadOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Threads per window (1...\(Interpreter.maximumThreads)).",
+        discussion: "1 (default) runs the engine on the calling thread. N > 1 starts N - 1 worker threads once, "
+            + "at model load, and splits each window's GEMMs and attention over all N along their outputs: "
+            + "results are bit-identical for every N, and nothing is allocated per window."))
+    var threads = 1
+
+    func validate() throws {
+        guard (1...Interpreter.maximumThreads).contains(threads) else {
+            throw ValidationError("--threads must be between 1 and \(Interpreter.maximumThreads); got \(threads)")
+        }
+    }
+}
+
 /// How CSV and NPY files are read (WFDB headers carry all of this themselves).
 struct ReadingOptions: ParsableArguments {
     @Option(name: .long, help: "Sampling rate in Hz for CSV/NPY files that do not state it.")

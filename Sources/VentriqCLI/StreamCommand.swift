@@ -40,6 +40,7 @@ struct StreamCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var reading: ReadingOptions
+    @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
@@ -74,7 +75,8 @@ struct StreamCommand: ParsableCommand {
             hopSeconds: loaded.window.hopSeconds, ringSeconds: loaded.budgets.ringSeconds, qualityGate: loaded.quality.gate,
             thresholds: loaded.effectiveThresholds(for: model.config), latencyBudgetMilliseconds: loaded.budgets.latencyMilliseconds ?? 0)
         let runner: StreamRunner
-        do { runner = try StreamRunner(model: model, source: sampleSource, settings: settings, output: descriptor, kernels: kernels) } catch {
+        do { runner = try StreamRunner(model: model, source: sampleSource, settings: settings, output: descriptor,
+                                       kernels: kernels, threads: threading.threads) } catch {
             diagnose("error: \(error)")
             throw ExitCode(1)
         }

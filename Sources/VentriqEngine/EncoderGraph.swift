@@ -65,7 +65,8 @@ public struct EncoderGraph: Sendable {
         /// y = x + weight (a weight of x's shape, e.g. the positional embedding)
         case addWeight(input: Int, weight: Int, output: Int)
         case layerNorm(input: Int, gamma: Int, beta: Int, eps: Float, output: Int)
-        /// Multi-head self-attention on a [T, 3D] qkv tensor; `scores` is [T, T] scratch.
+        /// Multi-head self-attention on a [T, 3D] qkv tensor; `scores` is scratch: [T, T] for one
+        /// thread, a [rows, T] block per thread for more (vq_parallel_attention_f32).
         case attention(qkv: Int, heads: Int, scores: Int, output: Int)
         /// The same attention in int8 (vq_attention_s8: dynamic per-token Q/K and per-head V
         /// scales, blocked over query rows); `workspace` is its scratch (bytes).
@@ -120,12 +121,20 @@ public struct EncoderGraph: Sendable {
     /// cores ("blocks.0.attn.core": Q.K^T, softmax and P.V).
     public let int8Layers: Set<String>
 
+    /// Threads the graph is planned for: attention's scratch holds one slice per thread (1: the
+    /// single-threaded layout, a [T, T] score matrix or vq_attention_s8's workspace).
+    public let threads: Int
+
     /// - Parameter int8Layers: the layers an int8 model quantizes (empty for a float model).
     ///   Inputs of int8 Linears are quantized right before them; `fc1` and `fc2` of a block both
     ///   in int8 pass int8 through the GELU lookup table, otherwise GELU runs in float. An int8
     ///   attention core quantizes Q, K and V itself (dynamic scales, nothing calibrated).
-    public init(config model: ModelConfig, int8Layers: Set<String> = []) {
+    /// - Parameter threads: the interpreter's thread count (>= 1), which sizes attention's
+    ///   per-thread scratch (vq_parallel_attention_f32_scratch, vq_parallel_attention_s8_workspace_size).
+    public init(config model: ModelConfig, int8Layers: Set<String> = [], threads: Int = 1) {
+        precondition(threads >= 1, "threads must be at least 1")
         self.int8Layers = int8Layers
+        self.threads = threads
         let a = model.architecture
         config = a
         targetCount = model.targets.count
@@ -147,11 +156,16 @@ public struct EncoderGraph: Sendable {
             let qkv = addLinear("\(n).attn.qkv", input: ln1, rows: t, inFeatures: d, outFeatures: 3 * d, bias: a.qkvBias)
             let attn: Int
             if int8Layers.contains("\(n).attn.core") {
-                let bytes = vq_attention_s8_workspace_size(Int32(t), Int32(d / a.numHeads))
+                let hd = Int32(d / a.numHeads)
+                let bytes = threads == 1 ? vq_attention_s8_workspace_size(Int32(t), hd)
+                    : vq_parallel_attention_s8_workspace_size(Int32(t), hd, Int32(a.numHeads), Int32(threads))
                 let workspace = newTensor("\(n).attn.workspace", 1, bytes, .int8)
                 attn = append(.int8Attention(qkv: qkv, heads: a.numHeads, workspace: workspace, output: newTensor("\(n).attn.out", t, d)))
             } else {
-                let scores = newTensor("\(n).attn.scores", t, t)
+                // One thread: the whole [T, T] score matrix of a head. More: each thread its own
+                // block of query rows' scores ([rows, T] per thread).
+                let rows = threads == 1 ? t : vq_parallel_attention_f32_scratch(Int32(t), Int32(a.numHeads), Int32(threads)) / t
+                let scores = newTensor("\(n).attn.scores", rows, t)
                 attn = append(.attention(qkv: qkv, heads: a.numHeads, scores: scores, output: newTensor("\(n).attn.out", t, d)))
             }
             let proj = addLinear("\(n).attn.proj", input: attn, rows: t, inFeatures: d, outFeatures: d)

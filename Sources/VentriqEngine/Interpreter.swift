@@ -1,4 +1,5 @@
 import CVentriqKernels
+import Foundation
 import VentriqModel
 
 /// Runs one model on one window at a time, in fixed memory.
@@ -9,15 +10,27 @@ import VentriqModel
 /// the ops over arena pointers and performs no heap allocation. Calling `invoke` before
 /// `prepare` throws.
 ///
-/// Final class, not thread-safe: use one interpreter per thread. It keeps the model alive; the
-/// buffers handed to `withInput`, `withOutputs` and stage observers are views into the arena,
-/// valid only inside the closure.
+/// Threads: with `threads` = N > 1, `prepare` also starts a pool of N - 1 worker threads (created
+/// once, owned by the interpreter, joined in `deinit`) and each window's ops (GEMMs, attention,
+/// the row and element-wise kernels; not the tiny heads) are split over the calling thread and
+/// the workers, along their outputs only, so the results are bit-identical to one thread's;
+/// `invoke` still allocates nothing, on any thread.
+/// Attention's scratch holds one slice per thread, planned in the arena like any other tensor.
+/// With 1 (the default) there is no pool and the ops are the single-threaded kernel calls.
+///
+/// Final class, not thread-safe: use one interpreter per thread (its workers are its own). It
+/// keeps the model alive; the buffers handed to `withInput`, `withOutputs` and stage observers
+/// are views into the arena, valid only inside the closure.
 public final class Interpreter {
     public let model: Model
     public let graph: EncoderGraph
     public let strategy: MemoryPlanner.Strategy
     /// Which kernels `prepare` binds (the CPU's best by default).
     public let kernelChoice: KernelChoice
+    /// Threads per window: the calling thread plus `threads - 1` pool workers.
+    public let threads: Int
+    /// The most threads an interpreter takes (VQ_POOL_MAX_THREADS).
+    public static let maximumThreads = Int(VQ_POOL_MAX_THREADS)
     public private(set) var plan: MemoryPlanner.Plan?
     /// The kernel table bound at prepare: later process-wide selections do not affect this
     /// interpreter, so its results never change between windows.
@@ -26,17 +39,25 @@ public final class Interpreter {
     private var resolved: [ResolvedOp] = []
     private var stageViews: [(name: String, view: UnsafeBufferPointer<Float>)?] = []
     private var views = Views()
+    /// The vq_pool of `threads` threads, started at prepare (nil for one thread).
+    private var pool: OpaquePointer?
 
     /// - Parameters:
     ///   - strategy: `.greedy` (default) shares bytes between intermediates whose lifetimes do not
     ///     meet; `.linear` gives each its own (for comparison).
     ///   - kernels: `.automatic` (the widest ISA this CPU runs) or a specific one, e.g.
     ///     `.reference` to check the SIMD kernels against the scalar ones.
-    public init(model: Model, strategy: MemoryPlanner.Strategy = .greedy, kernels: KernelChoice = .automatic) throws {
+    ///   - threads: 1 (default) runs every op on the calling thread; 2...`maximumThreads` adds
+    ///     that many minus one worker threads, started by `prepare`. Any other count throws
+    ///     `EngineError.invalidThreadCount`.
+    public init(model: Model, strategy: MemoryPlanner.Strategy = .greedy, kernels: KernelChoice = .automatic,
+                threads: Int = 1) throws {
+        guard (1...Self.maximumThreads).contains(threads) else { throw EngineError.invalidThreadCount(threads) }
         self.model = model
         self.strategy = strategy
         self.kernelChoice = kernels
-        graph = EncoderGraph(config: model.config, int8Layers: model.quantization?.int8Layers ?? [])
+        self.threads = threads
+        graph = EncoderGraph(config: model.config, int8Layers: model.quantization?.int8Layers ?? [], threads: threads)
         for w in graph.weights {
             let info = try model.file.info(w.name)
             guard info.shape == w.shape else {
@@ -47,15 +68,18 @@ public final class Interpreter {
 
     /// Convenience: `init(model:)` then `prepare()`.
     public static func prepared(model: Model, strategy: MemoryPlanner.Strategy = .greedy,
-                                kernels: KernelChoice = .automatic) throws -> Interpreter {
-        let interpreter = try Interpreter(model: model, strategy: strategy, kernels: kernels)
+                                kernels: KernelChoice = .automatic, threads: Int = 1) throws -> Interpreter {
+        let interpreter = try Interpreter(model: model, strategy: strategy, kernels: kernels, threads: threads)
         try interpreter.prepare()
         return interpreter
     }
 
+    deinit { vq_pool_destroy(pool) }
+
     public var isPrepared: Bool { arena != nil }
 
-    /// Plans the arena, allocates it (once) and packs the weights. Idempotent.
+    /// Plans the arena, allocates it (once), packs the weights and, for more than one thread,
+    /// starts the worker threads. Idempotent.
     public func prepare() throws {
         guard arena == nil else { return }
         // The tables are static constants: the pointer stays valid for the process's lifetime.
@@ -94,8 +118,19 @@ public final class Interpreter {
             try load(w, into: arena, at: at)
             weightPointers.append(arena.address(at: at))
         }
+        // Last, after everything that can fail: the workers (nothing to undo if this throws).
+        var pool: OpaquePointer?
+        if threads > 1 {
+            guard let created = vq_pool_create(Int32(threads)) else {
+                throw EngineError.threadPoolUnavailable(threads: threads, reason: String(cString: strerror(errno)))
+            }
+            pool = created
+        }
+        self.pool = pool
         let tensorPointers = graph.tensors.indices.map { arena.address(at: plan.offsets[$0]) }
-        resolved = graph.ops.map { ResolvedOp($0, graph: graph, tensors: tensorPointers, weights: weightPointers, table: tablePointer) }
+        resolved = graph.ops.map {
+            ResolvedOp($0, graph: graph, tensors: tensorPointers, weights: weightPointers, table: tablePointer, pool: pool)
+        }
         stageViews = graph.ops.indices.map { _ in nil }
         for stage in graph.stages {
             let t = graph.tensors[stage.tensor]
@@ -109,6 +144,24 @@ public final class Interpreter {
         self.plan = plan
         self.arena = arena
         self.kernels = table
+    }
+
+    /// Runs `body(thread)` once on each of the interpreter's threads at the same time (0: the
+    /// calling thread, 1..<threads: the workers) and returns when all have returned; one thread,
+    /// or before `prepare`: `body(0)` on the caller. For per-thread setup and instrumentation
+    /// (e.g. counting allocations on the workers), not per window: it waits for sleeping workers.
+    /// `body` runs concurrently on several threads, so it may touch only per-thread state or
+    /// slots of its own thread index.
+    public func runOnEachThread(_ body: (Int) -> Void) {
+        guard let pool else { return body(0) }
+        withoutActuallyEscaping(body) { body in
+            var call = body
+            withUnsafeMutablePointer(to: &call) { context in
+                vq_pool_broadcast(pool, { context, thread, _ in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(thread))
+                }, context)
+            }
+        }
     }
 
     /// The ISA of the kernels bound at prepare ("avx512", "avx2", "neon", "reference"), nil before.
@@ -291,6 +344,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case planConflict(String, String)
     case kernelsUnavailable(String)
     case invalidWeight(file: String, tensor: String, problem: String)
+    case invalidThreadCount(Int)
+    case threadPoolUnavailable(threads: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -301,6 +356,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .planConflict(let a, let b): return "memory plan places live buffers '\(a)' and '\(b)' on the same bytes"
         case .kernelsUnavailable(let isa): return "kernels '\(isa)' are not available in this build or on this CPU"
         case .invalidWeight(let file, let t, let problem): return "\(file): tensor '\(t)': \(problem)"
+        case .invalidThreadCount(let n): return "thread count \(n) is out of range: use 1...\(Interpreter.maximumThreads)"
+        case .threadPoolUnavailable(let n, let reason): return "cannot start \(n - 1) worker threads for \(n) threads: \(reason)"
         }
     }
 }

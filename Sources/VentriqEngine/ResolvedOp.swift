@@ -3,6 +3,10 @@ import Foundation
 
 /// An op of `EncoderGraph` bound to arena pointers at prepare time: running it is a kernel call
 /// with no lookups, no reference counting and no allocation.
+///
+/// With a thread pool (an interpreter of more than one thread), every op but pooling and the
+/// sigmoid goes through the C parallel drivers (vq_parallel_*), which split it along outputs only
+/// and so give the same bits; without a pool, every op calls the table as before.
 struct ResolvedOp {
     typealias In = UnsafePointer<Float>
     typealias Out = UnsafeMutablePointer<Float>
@@ -15,8 +19,7 @@ struct ResolvedOp {
         case add(a: In, b: In, y: Out, count: Int32)
         case layerNorm(x: In, rows: Int32, cols: Int32, gamma: In, beta: In, eps: Float, y: Out)
         case attention(qkv: In, tokens: Int32, width: Int32, heads: Int32, scores: Out, y: Out)
-        case int8Attention(qkv: In, tokens: Int32, width: Int32, heads: Int32, workspace: UnsafeMutableRawPointer, y: Out,
-                           table: UnsafePointer<vq_kernel_table>)
+        case int8Attention(qkv: In, tokens: Int32, width: Int32, heads: Int32, workspace: UnsafeMutableRawPointer, y: Out)
         case gelu(x: Out, count: Int32)
         case meanRows(x: In, rows: Int32, cols: Int32, y: Out)
         case sigmoid(x: In, y: Out, count: Int)
@@ -28,11 +31,19 @@ struct ResolvedOp {
     }
 
     let kind: Kind
+    /// The interpreter's vq_pool (nil: one thread, the single-threaded calls).
+    let pool: OpaquePointer?
+    /// The bound table, for the drivers that take it by pointer (int8 attention, vq_parallel_*).
+    let table: UnsafePointer<vq_kernel_table>
 
-    /// - Parameter table: the kernel table the interpreter binds (drivers such as the int8
-    ///   attention call its members themselves).
+    /// - Parameters:
+    ///   - table: the kernel table the interpreter binds (drivers such as the int8 attention call
+    ///     its members themselves).
+    ///   - pool: the interpreter's thread pool, or nil for one thread.
     init(_ op: EncoderGraph.Op, graph: EncoderGraph, tensors rawTensors: [UnsafeMutableRawPointer],
-         weights rawWeights: [UnsafeMutableRawPointer], table: UnsafePointer<vq_kernel_table>) {
+         weights rawWeights: [UnsafeMutableRawPointer], table: UnsafePointer<vq_kernel_table>, pool: OpaquePointer?) {
+        self.pool = pool
+        self.table = table
         func dims(_ t: Int) -> (Int32, Int32) { (Int32(graph.tensors[t].rows), Int32(graph.tensors[t].cols)) }
         // Typed views of the arena addresses (each tensor and weight is bound to one type).
         let tensors = rawTensors.map { $0.assumingMemoryBound(to: Float.self) }
@@ -58,7 +69,7 @@ struct ResolvedOp {
         case .int8Attention(let q, let heads, let ws, let o):
             let (tokens, width) = dims(o)
             kind = .int8Attention(qkv: In(tensors[q]), tokens: tokens, width: width, heads: Int32(heads),
-                                  workspace: rawTensors[ws], y: tensors[o], table: table)
+                                  workspace: rawTensors[ws], y: tensors[o])
         case .gelu(let x):
             kind = .gelu(x: tensors[x], count: Int32(graph.tensors[x].count))
         case .meanRows(let i, let o):
@@ -87,12 +98,29 @@ struct ResolvedOp {
     func run(_ kernels: vq_kernel_table) {
         switch kind {
         case .linear(let x, let rows, let k, let n, let packed, let bias, let y):
-            kernels.sgemm_packed(rows, n, k, x, k, packed, bias, y, n)
+            if let pool {
+                vq_parallel_sgemm_packed(pool, table, rows, n, k, x, k, packed, bias, y, n)
+            } else {
+                kernels.sgemm_packed(rows, n, k, x, k, packed, bias, y, n)
+            }
         case .add(let a, let b, let y, let count):
-            kernels.add(count, a, b, y)
+            if let pool {
+                vq_parallel_add(pool, table, count, a, b, y)
+            } else {
+                kernels.add(count, a, b, y)
+            }
         case .layerNorm(let x, let rows, let cols, let gamma, let beta, let eps, let y):
-            kernels.layernorm(rows, cols, x, cols, gamma, beta, eps, y, cols)
+            if let pool {
+                vq_parallel_layernorm(pool, table, rows, cols, x, cols, gamma, beta, eps, y, cols)
+            } else {
+                kernels.layernorm(rows, cols, x, cols, gamma, beta, eps, y, cols)
+            }
         case .attention(let qkv, let t, let d, let heads, let scores, let y):
+            if let pool {
+                // The same three kernel calls per (head, block of query rows), scores per thread.
+                vq_parallel_attention_f32(pool, table, t, d, heads, qkv, 3 * d, y, d, scores)
+                return
+            }
             // Per head h: scores = (Q_h K_h^T) / sqrt(head_dim); softmax over keys; y_h = scores V_h.
             // Q, K and V are column slices of the [T, 3D] qkv rows (timm's reshape order).
             let hd = d / heads
@@ -108,22 +136,46 @@ struct ResolvedOp {
                 kernels.softmax_rows(t, t, scores, t)
                 kernels.sgemm_nn(t, hd, t, In(scores), t, v, ld, y + offset, d)
             }
-        case .int8Attention(let qkv, let t, let d, let heads, let workspace, let y, let table):
-            vq_attention_s8(table, t, d, heads, qkv, 3 * d, y, d, workspace)
+        case .int8Attention(let qkv, let t, let d, let heads, let workspace, let y):
+            if let pool {
+                vq_parallel_attention_s8(pool, table, t, d, heads, qkv, 3 * d, y, d, workspace)
+            } else {
+                vq_attention_s8(table, t, d, heads, qkv, 3 * d, y, d, workspace)
+            }
         case .gelu(let x, let count):
-            kernels.gelu_erf(count, x)
+            if let pool {
+                vq_parallel_gelu_erf(pool, table, count, x)
+            } else {
+                kernels.gelu_erf(count, x)
+            }
         case .meanRows(let x, let rows, let cols, let y):
             kernels.mean_rows(rows, cols, x, cols, y)
         case .sigmoid(let x, let y, let count):
             for i in 0..<count { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
         case .quantize(let x, let rows, let cols, let inverseScale, let y):
-            kernels.quantize_s8(rows, cols, x, cols, inverseScale.pointee, y, cols)
+            if let pool {
+                vq_parallel_quantize_s8(pool, table, rows, cols, x, cols, inverseScale.pointee, y, cols)
+            } else {
+                kernels.quantize_s8(rows, cols, x, cols, inverseScale.pointee, y, cols)
+            }
         case .int8Linear(let x, let rows, let k, let n, let packed, let bias, let scale, let y):
-            kernels.qgemm_packed_f32(rows, n, k, x, k, packed, bias, scale, y, n)
+            if let pool {
+                vq_parallel_qgemm_packed_f32(pool, table, rows, n, k, x, k, packed, bias, scale, y, n)
+            } else {
+                kernels.qgemm_packed_f32(rows, n, k, x, k, packed, bias, scale, y, n)
+            }
         case .int8LinearRequantized(let x, let rows, let k, let n, let packed, let bias, let m, let shift, let y):
-            kernels.qgemm_packed_s8(rows, n, k, x, k, packed, bias, m, shift, y, n)
-        case .lookup(let x, let count, let table, let y):
-            kernels.lut_s8(count, x, table, y)
+            if let pool {
+                vq_parallel_qgemm_packed_s8(pool, table, rows, n, k, x, k, packed, bias, m, shift, y, n)
+            } else {
+                kernels.qgemm_packed_s8(rows, n, k, x, k, packed, bias, m, shift, y, n)
+            }
+        case .lookup(let x, let count, let lut, let y):
+            if let pool {
+                vq_parallel_lut_s8(pool, table, count, x, lut, y)
+            } else {
+                kernels.lut_s8(count, x, lut, y)
+            }
         }
     }
 }

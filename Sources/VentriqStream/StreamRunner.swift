@@ -100,12 +100,14 @@ public final class StreamRunner: @unchecked Sendable {
     public var onWindow: ((Int, InterpreterOutputs) -> Void)?
 
     /// - Parameter output: file descriptor the JSON lines go to (1 for standard output).
+    ///   - threads: the engine's threads per window (`Scorer.init(threads:)`); the workers idle
+    ///     asleep between hops.
     ///   - metricsFactory: where the counters and the latency timer go; nil: the process's
     ///     bootstrapped backend (`MetricsSystem.bootstrap`, a no-op until a daemon sets one).
     public init(model: Model, source: SampleSource, settings: StreamSettings, output: Int32 = 1,
-                kernels: KernelChoice = .automatic, metricsFactory: MetricsFactory? = nil) throws {
+                kernels: KernelChoice = .automatic, threads: Int = 1, metricsFactory: MetricsFactory? = nil) throws {
         let c = model.config, a = c.architecture
-        scorer = try Scorer(model: model, kernels: kernels)
+        scorer = try Scorer(model: model, kernels: kernels, threads: threads)
         self.source = source
         self.settings = settings
         self.output = output

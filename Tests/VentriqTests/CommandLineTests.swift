@@ -170,6 +170,43 @@ struct CommandLineTests {
         #expect(badKey.stderr.contains("fleet.pub"))
     }
 
+    @Test("--threads: the same results with 2 and 3 threads; bench reports the count; 0 and 65 are usage errors")
+    func threads() throws {
+        for model in [Self.trust, Self.float] {
+            let one = try Self.ventriq(["score", "examples/recordings"] + model)
+            #expect(one.status == 0, "\(one.stderr)")
+            for threads in ["2", "3"] {
+                let run = try Self.ventriq(["score", "examples/recordings", "--threads", threads] + model)
+                #expect(run.status == 0, "\(run.stderr)")
+                #expect(run.stdout == one.stdout, "score --threads \(threads) \(model)")
+            }
+        }
+        // Stream lines compare up to their latency (the last field).
+        let stream = ["stream", "--profile", "firmware-profiles/replay.toml", "--source", "replay:\(Self.sample)@max"] + Self.trust
+        let oneStream = try Self.ventriq(stream)
+        let twoStream = try Self.ventriq(stream + ["--threads", "2"])
+        #expect(oneStream.status == 0 && twoStream.status == 0, "\(twoStream.stderr)")
+        let scored = { (run: Run) in
+            run.stdout.split(separator: "\n").filter { $0.contains("\"status\":\"scored\"") }.map { $0.components(separatedBy: ",\"latency_ms\"")[0] }
+        }
+        #expect(scored(oneStream).count == 2 && scored(twoStream) == scored(oneStream))
+
+        let bench = try Self.ventriq(["bench", "--iterations", "10", "--warmup", "1", "--threads", "2"] + Self.trust)
+        #expect(bench.status == 0, "\(bench.stderr)")
+        #expect(bench.stdout.contains(", 2 threads\n"))
+        #expect(bench.stdout.contains("allocations    0.00 per window (0 bytes)"))
+        let json = try Self.ventriq(["bench", "--iterations", "10", "--warmup", "1", "--json"] + Self.trust)
+        #expect((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any])["threads"] as? Int == 1)
+
+        for command in [["score", Self.sample], ["bench"], ["stream", "--profile", "firmware-profiles/replay.toml"]] {
+            for bad in ["0", "65"] {
+                let run = try Self.ventriq(command + ["--threads", bad] + Self.trust)
+                #expect(run.status == 2, "\(command[0]) --threads \(bad)")
+                #expect(run.stderr.contains("--threads must be between 1 and 64; got \(bad)"), "\(run.stderr)")
+            }
+        }
+    }
+
     @Test("bench prints latency, allocations, arena and RSS")
     func bench() throws {
         let run = try Self.ventriq(["bench", "--iterations", "10", "--warmup", "1", "--json"] + Self.trust)

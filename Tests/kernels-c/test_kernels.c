@@ -22,14 +22,22 @@
  *                       are available and were checked
  *     --absent ISAS     fail if these tables are available (run-time detection check)
  *
+ * The thread pool is checked on its own (every task once, sleeping and spinning workers,
+ * broadcasts, no leaked threads), and every parallel driver against the single-threaded call
+ * of each table for bit equality, on 2 to 4 threads.
+ *
  * Built with -DVQ_TEST_AVX_VNNI_AS_EVEX, the avx_vnni table's kernels use the EVEX encoding of
  * vpdpbusd ymm (AVX-512 VNNI + VL), so that CPUs without AVX-VNNI check their code.
  */
+#define _GNU_SOURCE /* nanosleep, dirent with -std=c11 */
 #include "vq_kernels.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1003,6 +1011,232 @@ VQ_TEST_NO_VECTORIZE static void check_qpack_transposed(void) {
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Thread pool and parallel drivers                                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    atomic_int *hits;      /* per task: how many times it ran */
+    atomic_int bad_thread; /* calls with a thread index out of range */
+    int threads;
+} pool_probe;
+
+static void pool_probe_task(void *p, int task, int thread) {
+    pool_probe *probe = p;
+    atomic_fetch_add(&probe->hits[task], 1);
+    if (thread < 0 || thread >= probe->threads) atomic_fetch_add(&probe->bad_thread, 1);
+}
+
+static void sleep_us(long us) {
+    struct timespec t = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&t, NULL);
+}
+
+/* Threads of this process (Linux: entries of /proc/self/task; elsewhere -1). */
+static int process_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Every task runs exactly once per run, on a valid thread index, whatever the task count, with
+ * runs back to back (workers spinning) and after pauses longer than the spin (workers asleep);
+ * broadcasts reach every thread once; pools start and join their workers. */
+static void check_pool(int quick) {
+    g_isa = "pool";
+    const int threads_at_start = process_threads();
+    errno = 0;
+    CHECK(vq_pool_create(0) == NULL && errno == EINVAL, "vq_pool_create(0) refused with EINVAL");
+    CHECK(vq_pool_create(VQ_POOL_MAX_THREADS + 1) == NULL, "vq_pool_create(%d) refused", VQ_POOL_MAX_THREADS + 1);
+    CHECK(vq_pool_threads(NULL) == 1, "a NULL pool has one thread");
+    enum { MAX_TASKS = 70 };
+    atomic_int hits[MAX_TASKS];
+    for (int threads = 1; threads <= 5; threads++) {
+        vq_pool *pool = vq_pool_create(threads);
+        CHECK(pool != NULL && vq_pool_threads(pool) == threads, "vq_pool_create(%d)", threads);
+        if (!pool) continue;
+        CHECK(vq_pool_live_workers() == threads - 1, "%d threads: %d live workers", threads, vq_pool_live_workers());
+        pool_probe probe = {.hits = hits, .threads = threads};
+        atomic_init(&probe.bad_thread, 0);
+        int wrong = 0;
+        const int rounds = quick ? 400 : 4000;
+        for (int r = 0; r < rounds; r++) {
+            const int tasks = r % 7 == 0 ? int_in(0, 2) : int_in(1, MAX_TASKS);
+            for (int i = 0; i < MAX_TASKS; i++) atomic_init(&hits[i], 0);
+            vq_pool_run(pool, tasks, pool_probe_task, &probe);
+            for (int i = 0; i < MAX_TASKS; i++) wrong += atomic_load(&hits[i]) != (i < tasks);
+            if (r % 97 == 0) sleep_us(2 * VQ_POOL_SPIN_US + 500); /* let the workers fall asleep */
+            if (r % 151 == 0) {
+                for (int i = 0; i < MAX_TASKS; i++) atomic_init(&hits[i], 0);
+                vq_pool_broadcast(pool, pool_probe_task, &probe);
+                for (int i = 0; i < MAX_TASKS; i++) wrong += atomic_load(&hits[i]) != (i < threads);
+            }
+        }
+        CHECK(wrong == 0 && atomic_load(&probe.bad_thread) == 0,
+              "%d threads: %d tasks ran other than once, %d bad thread indices", threads, wrong,
+              atomic_load(&probe.bad_thread));
+        vq_pool_destroy(pool);
+        CHECK(vq_pool_live_workers() == 0, "%d threads destroyed: %d live workers", threads, vq_pool_live_workers());
+    }
+    vq_pool_destroy(NULL);
+    vq_pool_run(NULL, 3, pool_probe_task, &(pool_probe){.hits = hits, .threads = 1});
+    /* Many pools created and destroyed (some never used, some right after a run): none leaks. */
+    for (int i = 0; i < (quick ? 40 : 200); i++) {
+        vq_pool *pool = vq_pool_create(2 + i % 4);
+        CHECK(pool != NULL, "vq_pool_create(%d) #%d", 2 + i % 4, i);
+        if (i % 2) {
+            for (int k = 0; k < MAX_TASKS; k++) atomic_init(&hits[k], 0);
+            pool_probe probe = {.hits = hits, .threads = 2 + i % 4};
+            atomic_init(&probe.bad_thread, 0);
+            vq_pool_run(pool, 9, pool_probe_task, &probe);
+        }
+        vq_pool_destroy(pool);
+    }
+    CHECK(vq_pool_live_workers() == 0, "after create/destroy cycles: %d live workers", vq_pool_live_workers());
+#ifndef __SANITIZE_THREAD__ /* ThreadSanitizer starts a thread of its own */
+    /* A joined thread can stay listed for a moment while the kernel (or qemu) finishes its exit. */
+    for (int i = 0; i < 200 && threads_at_start > 0 && process_threads() != threads_at_start; i++) sleep_us(10000);
+    if (threads_at_start > 0)
+        CHECK(process_threads() == threads_at_start, "process threads %d, %d at start", process_threads(), threads_at_start);
+#endif
+}
+
+/* The sequential float attention the engine runs with one thread (ResolvedOp .attention). */
+static void attention_f32_sequential(const vq_kernel_table *t, int T, int D, int H, const float *qkv, int ld,
+                                     float *out, int ldo, float *scores) {
+    const int hd = D / H;
+    const float scale = (float)(1.0 / sqrt((double)hd));
+    for (int h = 0; h < H; h++) {
+        t->sgemm_nt(T, T, hd, qkv + h * hd, ld, qkv + D + h * hd, ld, scale, scores, T);
+        t->softmax_rows(T, T, scores, T);
+        t->sgemm_nn(T, hd, T, scores, T, qkv + 2 * D + h * hd, ld, out + h * hd, ldo);
+    }
+}
+
+static int differing(const void *a, const void *b, size_t n) {
+    const unsigned char *x = a, *y = b;
+    int d = 0;
+    for (size_t i = 0; i < n; i++) d += x[i] != y[i];
+    return d;
+}
+
+/* Every parallel driver gives the single-threaded call's bits, on 2 to 4 threads, over the
+ * model's shapes and odd ones (whole buffers compared: nothing written outside the outputs). */
+static void check_parallel(const vq_kernel_table *t, int quick) {
+    static const int gemm_shapes[][3] = {{300, 96, 96}, {300, 288, 96}, {300, 384, 96}, {300, 96, 384}, {300, 96, 100},
+                                         {1, 3, 96}, {37, 50, 29}, {25, 17, 300}, {97, 33, 300}, {24, 16, 16}};
+    static const int attn_shapes[][3] = {{300, 96, 3}, {1, 96, 3}, {47, 96, 3}, {49, 12, 4}, {97, 64, 1}, {130, 64, 2}};
+    for (int threads = 2; threads <= 4; threads++) {
+        vq_pool *pool = vq_pool_create(threads);
+        CHECK(pool != NULL, "vq_pool_create(%d)", threads);
+        if (!pool) return;
+        for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
+            const int M = gemm_shapes[s][0], N = gemm_shapes[s][1], K = gemm_shapes[s][2], lda = K + 3, ldc = N + 5;
+            const size_t csize = (size_t)(M + 1) * ldc;
+            float *A = alloc_floats((size_t)M * lda), *W = alloc_floats((size_t)N * K), *bias = alloc_floats(N);
+            float *P = alloc_floats(vq_sgemm_packed_size(N, K)), *C1 = alloc_floats(csize), *C2 = alloc_floats(csize);
+            fill(A, (size_t)M * lda, -1, 1), fill(W, (size_t)N * K, -1, 1), fill(bias, N, -1, 1);
+            vq_sgemm_pack(W, N, K, P);
+            for (size_t i = 0; i < csize; i++) C1[i] = C2[i] = -7.0f;
+            t->sgemm_packed(M, N, K, A, lda, P, bias, C1, ldc);
+            vq_parallel_sgemm_packed(pool, t, M, N, K, A, lda, P, bias, C2, ldc);
+            CHECK(memcmp(C1, C2, csize * sizeof(float)) == 0, "%d threads: parallel sgemm_packed %dx%dx%d differs in %d bytes",
+                  threads, M, N, K, differing(C1, C2, csize * sizeof(float)));
+
+            int8_t *Aq = alloc_i8((size_t)M * lda), *Wq = alloc_i8((size_t)N * K), *Pq = alloc_i8(vq_qgemm_packed_size(N, K));
+            int8_t *Q1 = alloc_i8(csize), *Q2 = alloc_i8(csize);
+            int32_t *bq = alloc_i32(N), *mult = alloc_i32(N), *shift = alloc_i32(N);
+            for (size_t i = 0; i < (size_t)M * lda; i++) Aq[i] = (int8_t)int_in(-128, 127);
+            for (size_t i = 0; i < (size_t)N * K; i++) Wq[i] = (int8_t)int_in(-127, 127);
+            for (int n = 0; n < N; n++) bq[n] = int_in(-5000, 5000), bias[n] = uniform_in(1e-4, 1e-2);
+            fill_requant(N, mult, shift, 0);
+            vq_qgemm_pack(Wq, N, K, Pq);
+            for (size_t i = 0; i < csize; i++) C1[i] = C2[i] = -7.0f, Q1[i] = Q2[i] = 0x55;
+            t->qgemm_packed_f32(M, N, K, Aq, lda, Pq, bq, bias, C1, ldc);
+            vq_parallel_qgemm_packed_f32(pool, t, M, N, K, Aq, lda, Pq, bq, bias, C2, ldc);
+            CHECK(memcmp(C1, C2, csize * sizeof(float)) == 0, "%d threads: parallel qgemm_packed_f32 %dx%dx%d differs",
+                  threads, M, N, K);
+            t->qgemm_packed_s8(M, N, K, Aq, lda, Pq, bq, mult, shift, Q1, ldc);
+            vq_parallel_qgemm_packed_s8(pool, t, M, N, K, Aq, lda, Pq, bq, mult, shift, Q2, ldc);
+            CHECK(memcmp(Q1, Q2, csize) == 0, "%d threads: parallel qgemm_packed_s8 %dx%dx%d differs", threads, M, N, K);
+            free(A), free(W), free(bias), free(P), free(C1), free(C2);
+            free(Aq), free(Wq), free(Pq), free(Q1), free(Q2), free(bq), free(mult), free(shift);
+        }
+
+        static const int sizes[] = {300 * 384, 300 * 96, 8191, 8192, 8193, 100, 12345};
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            const int n = sizes[s];
+            const size_t bytes = ((size_t)n + 1) * sizeof(float);
+            float *x1 = alloc_floats((size_t)n + 1), *x2 = alloc_floats((size_t)n + 1), *b = alloc_floats((size_t)n + 1);
+            fill(x1, (size_t)n + 1, -6, 6), fill(b, (size_t)n + 1, -6, 6);
+            memcpy(x2, x1, bytes);
+            t->gelu_erf(n, x1);
+            vq_parallel_gelu_erf(pool, t, n, x2);
+            CHECK(memcmp(x1, x2, bytes) == 0, "%d threads: parallel gelu n=%d differs", threads, n);
+            float *y1 = alloc_floats((size_t)n + 1), *y2 = alloc_floats((size_t)n + 1);
+            y1[n] = y2[n] = -7.0f;
+            t->add(n, x1, b, y1);
+            vq_parallel_add(pool, t, n, x1, b, y2);
+            CHECK(memcmp(y1, y2, bytes) == 0, "%d threads: parallel add n=%d differs", threads, n);
+            int8_t *q = alloc_i8((size_t)n + 1), *l1 = alloc_i8((size_t)n + 1), *l2 = alloc_i8((size_t)n + 1), lut[256];
+            for (int i = 0; i <= n; i++) q[i] = (int8_t)int_in(-128, 127);
+            for (int i = 0; i < 256; i++) lut[i] = (int8_t)int_in(-127, 127);
+            l1[n] = l2[n] = 0x55;
+            t->lut_s8(n, q, lut, l1);
+            vq_parallel_lut_s8(pool, t, n, q, lut, l2);
+            CHECK(memcmp(l1, l2, (size_t)n + 1) == 0, "%d threads: parallel lut_s8 n=%d differs", threads, n);
+            free(x1), free(x2), free(b), free(y1), free(y2), free(q), free(l1), free(l2);
+        }
+
+        static const int row_shapes[][2] = {{300, 96}, {1, 96}, {300, 384}, {37, 50}, {25, 7}};
+        for (size_t s = 0; s < sizeof row_shapes / sizeof row_shapes[0]; s++) {
+            const int rows = row_shapes[s][0], cols = row_shapes[s][1], ldx = cols + 3, ldy = cols + 1;
+            const size_t ysize = (size_t)(rows + 1) * ldy;
+            float *x = alloc_floats((size_t)rows * ldx), *g = alloc_floats(cols), *be = alloc_floats(cols);
+            float *y1 = alloc_floats(ysize), *y2 = alloc_floats(ysize);
+            int8_t *q1 = alloc_i8(ysize), *q2 = alloc_i8(ysize);
+            fill(x, (size_t)rows * ldx, -3, 3), fill(g, cols, 0.5, 1.5), fill(be, cols, -1, 1);
+            for (size_t i = 0; i < ysize; i++) y1[i] = y2[i] = -7.0f, q1[i] = q2[i] = 0x55;
+            t->layernorm(rows, cols, x, ldx, g, be, 1e-6f, y1, ldy);
+            vq_parallel_layernorm(pool, t, rows, cols, x, ldx, g, be, 1e-6f, y2, ldy);
+            CHECK(memcmp(y1, y2, ysize * sizeof(float)) == 0, "%d threads: parallel layernorm %dx%d differs", threads, rows, cols);
+            t->quantize_s8(rows, cols, x, ldx, 40.0f, q1, ldy);
+            vq_parallel_quantize_s8(pool, t, rows, cols, x, ldx, 40.0f, q2, ldy);
+            CHECK(memcmp(q1, q2, ysize) == 0, "%d threads: parallel quantize_s8 %dx%d differs", threads, rows, cols);
+            free(x), free(g), free(be), free(y1), free(y2), free(q1), free(q2);
+        }
+
+        for (size_t s = 0; s < sizeof attn_shapes / sizeof attn_shapes[0]; s++) {
+            const int T = attn_shapes[s][0], D = attn_shapes[s][1], H = attn_shapes[s][2], hd = D / H;
+            const int ld = 3 * D + 5, ldo = D + 3;
+            if (quick && T > 100 && threads > 2) continue;
+            float *qkv = alloc_floats((size_t)T * ld), *o1 = alloc_floats((size_t)T * ldo), *o2 = alloc_floats((size_t)T * ldo);
+            float *scores = alloc_floats((size_t)T * T), *scratch = alloc_floats(vq_parallel_attention_f32_scratch(T, H, threads));
+            fill(qkv, (size_t)T * ld, -2, 2);
+            for (size_t i = 0; i < (size_t)T * ldo; i++) o1[i] = o2[i] = 12345.0f;
+            attention_f32_sequential(t, T, D, H, qkv, ld, o1, ldo, scores);
+            vq_parallel_attention_f32(pool, t, T, D, H, qkv, ld, o2, ldo, scratch);
+            CHECK(memcmp(o1, o2, (size_t)T * ldo * sizeof(float)) == 0,
+                  "%d threads: parallel float attention T=%d D=%d heads=%d differs in %d bytes", threads, T, D, H,
+                  differing(o1, o2, (size_t)T * ldo * sizeof(float)));
+
+            void *ws1 = aligned_alloc(64, (vq_attention_s8_workspace_size(T, hd) + 63) / 64 * 64);
+            void *ws2 = aligned_alloc(64, (vq_parallel_attention_s8_workspace_size(T, hd, H, threads) + 63) / 64 * 64);
+            for (size_t i = 0; i < (size_t)T * ldo; i++) o1[i] = o2[i] = 12345.0f;
+            vq_attention_s8(t, T, D, H, qkv, ld, o1, ldo, ws1);
+            vq_parallel_attention_s8(pool, t, T, D, H, qkv, ld, o2, ldo, ws2);
+            CHECK(memcmp(o1, o2, (size_t)T * ldo * sizeof(float)) == 0,
+                  "%d threads: parallel int8 attention T=%d D=%d heads=%d differs in %d bytes", threads, T, D, H,
+                  differing(o1, o2, (size_t)T * ldo * sizeof(float)));
+            free(qkv), free(o1), free(o2), free(scores), free(scratch), free(ws1), free(ws2);
+        }
+        vq_pool_destroy(pool);
+    }
+}
+
 static void check_table(const vq_kernel_table *t, int quick, int exhaustive) {
     g_isa = t->name;
     int before = g_failures, checks = g_checks;
@@ -1028,6 +1262,7 @@ static void check_table(const vq_kernel_table *t, int quick, int exhaustive) {
     check_quantize_rows(t);
     check_softmax_split8(t);
     check_attention_s8(t, quick);
+    check_parallel(t, quick);
     printf("[%s] %d checks, %d failures\n", t->name, g_checks - checks, g_failures - before);
 }
 
@@ -1122,6 +1357,7 @@ int main(int argc, char **argv) {
     check_qpack_transposed();
     check_requantize_goldens();
     check_quantize_multiplier();
+    check_pool(quick);
     int checked = 0;
     for (int isa = VQ_ISA_REFERENCE; isa < VQ_ISA_COUNT; isa++) {
         const vq_kernel_table *t = vq_kernels_table(isa);

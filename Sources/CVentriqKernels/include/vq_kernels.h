@@ -4,7 +4,8 @@
  * Everything a ViT encoder forward needs: a packed-weight GEMM for Linear layers, two strided
  * GEMMs for attention (Q.K^T and P.V), LayerNorm, row softmax, exact-erf GELU, residual add
  * and token mean pooling; and the int8 family of docs/QUANTIZATION.md (packed int8 GEMM with
- * float or requantized int8 output, activation quantization, lookup table).
+ * float or requantized int8 output, activation quantization, lookup table); and a thread pool with
+ * parallel drivers of the heavy ops that give the single-threaded bits.
  *
  * Layout (as in ggml): a portable scalar reference for every kernel (`vq_ref_*`, kernels_ref.c,
  * kernels_qref.c, requantize.c), SIMD versions for x86-64 (AVX2+FMA and AVX-512F float kernels,
@@ -25,6 +26,8 @@
  *  - Sizes are ints >= 0; a kernel with a zero size writes nothing (except where said).
  *  - No kernel allocates memory, takes locks or keeps state between calls (apart from the
  *    dispatch choice). All kernels are reentrant; calls on disjoint outputs may run in parallel.
+ *    The thread pool (last section) is the one object with state: created and destroyed
+ *    explicitly, it allocates only at creation; the parallel drivers run kernels on it.
  *  - Unless a function says otherwise, outputs must not overlap inputs.
  *  - Results of SIMD float versions differ from the reference by rounding only (other summation
  *    order, fused multiply-add, polynomial exp/erf); the bounds are stated per kernel and
@@ -428,6 +431,118 @@ void vq_attention_s8(const vq_kernel_table *kt, int T, int D, int heads, const f
 /* Table lookup (the GELU table): y[i] = lut256[x[i] + 128] for i < n. y may be x (in place); no
  * partial overlap. */
 void vq_lut_s8(int n, const int8_t *x, const int8_t *lut256, int8_t *y);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Thread pool and parallel drivers (threadpool.c, parallel.c)                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * A fixed pool for one caller: `threads - 1` persistent worker threads plus the thread that calls
+ * vq_pool_run, which works too. Everything is allocated by vq_pool_create (the pool, the worker
+ * threads and their stacks); vq_pool_run allocates nothing, creates no thread and takes no lock
+ * on its fast path, so an engine can run it per op and per window.
+ *
+ * vq_pool_run(pool, tasks, fn, ctx) calls fn(ctx, task, thread) once for every task in
+ * [0, tasks) and returns when all have returned (a barrier). `thread` is the index, in
+ * [0, threads), of the thread running the call (0: the caller): a task may use per-thread
+ * scratch indexed by it, since one thread runs one task at a time. Which thread runs which task
+ * is decided at run time (threads claim the next task from a shared counter, so a worker that is
+ * asleep or descheduled never holds the caller up) and is not reproducible; results are when
+ * every task writes its own outputs and depends only on its inputs, as in every driver below.
+ *
+ * Waiting: an idle worker spins for about VQ_POOL_SPIN_US microseconds (the gap between the ops
+ * of one window), then sleeps in the kernel (futex on Linux, a condition variable elsewhere), so
+ * idle workers do not burn a core between windows; vq_pool_run wakes sleepers only when there
+ * are some. The caller waits for the tasks that workers claimed by spinning (then yielding).
+ *
+ * Not reentrant: one vq_pool_run at a time per pool, from one thread at a time (tasks must not
+ * call vq_pool_run on their own pool). Worker threads run with every signal blocked.
+ */
+typedef struct vq_pool vq_pool;
+typedef void (*vq_pool_task)(void *ctx, int task, int thread);
+
+#define VQ_POOL_MAX_THREADS 64
+#define VQ_POOL_SPIN_US 200
+
+/* A pool of `threads` (1...VQ_POOL_MAX_THREADS) threads in all: starts threads - 1 workers
+ * (none for 1). Returns NULL, with errno set, when `threads` is out of range (EINVAL), or memory
+ * or a thread cannot be had (the workers already started are then stopped and joined). */
+vq_pool *vq_pool_create(int threads);
+
+/* Stops and joins the workers and frees the pool. NULL is a no-op. Not while a run is active. */
+void vq_pool_destroy(vq_pool *pool);
+
+/* The thread count given at creation (1 for NULL). */
+int vq_pool_threads(const vq_pool *pool);
+
+/* Runs fn(ctx, task, thread) for each task in [0, tasks) and returns when all are done (tasks
+ * <= 0: nothing). pool NULL, one thread or one task: runs them in order on the caller, thread 0,
+ * waking nobody. */
+void vq_pool_run(vq_pool *pool, int tasks, vq_pool_task fn, void *ctx);
+
+/* Runs fn(ctx, thread, thread) exactly once on each thread of the pool (the caller as thread 0)
+ * and returns when all are done; waits for sleeping workers to wake. For per-thread setup and
+ * for tests (e.g. starting an allocation counter on every worker), not for per-window work. */
+void vq_pool_broadcast(vq_pool *pool, vq_pool_task fn, void *ctx);
+
+/* Worker threads of every pool in this process that are running now (started and not yet
+ * joined): a leak check for tests. */
+int vq_pool_live_workers(void);
+
+/*
+ * Parallel versions of the engine's ops. Each one runs on `pool` (NULL: on the caller alone) with
+ * the kernels of table `kt`, splitting the work only along outputs (rows of C, query rows of a
+ * head, rows, elements), never along a reduction, and runs on the caller alone when the op is
+ * too small to gain: every output element is computed by the same kernel
+ * with the same operations in the same order as one call over the whole op, so the results are
+ * bit-identical to the single-threaded call for any thread count (tests check it for every
+ * table). Same arguments and rules as the table member (vq_<name>) otherwise. No allocation.
+ */
+void vq_parallel_sgemm_packed(vq_pool *pool, const vq_kernel_table *kt, int M, int N, int K, const float *A,
+                              int lda, const float *packed, const float *bias, float *C, int ldc);
+void vq_parallel_qgemm_packed_f32(vq_pool *pool, const vq_kernel_table *kt, int M, int N, int K, const int8_t *A,
+                                  int lda, const int8_t *packed, const int32_t *bias, const float *out_scale,
+                                  float *C, int ldc);
+void vq_parallel_qgemm_packed_s8(vq_pool *pool, const vq_kernel_table *kt, int M, int N, int K, const int8_t *A,
+                                 int lda, const int8_t *packed, const int32_t *bias, const int32_t *multiplier,
+                                 const int32_t *shift, int8_t *C, int ldc);
+void vq_parallel_gelu_erf(vq_pool *pool, const vq_kernel_table *kt, int n, float *x);
+/* The light ops too: they are a few microseconds each, but after a parallel GEMM half of their
+ * input sits in another core's cache, so one thread alone runs them slower than before. */
+void vq_parallel_add(vq_pool *pool, const vq_kernel_table *kt, int n, const float *a, const float *b, float *y);
+void vq_parallel_layernorm(vq_pool *pool, const vq_kernel_table *kt, int rows, int cols, const float *x, int ldx,
+                           const float *gamma, const float *beta, float eps, float *y, int ldy);
+void vq_parallel_quantize_s8(vq_pool *pool, const vq_kernel_table *kt, int rows, int cols, const float *x, int ldx,
+                             float inv_scale, int8_t *y, int ldy);
+void vq_parallel_lut_s8(vq_pool *pool, const vq_kernel_table *kt, int n, const int8_t *x, const int8_t *lut256,
+                        int8_t *y);
+
+/*
+ * Float multi-head attention on a [T, 3D] qkv buffer (the engine's float attention op): for
+ * each head h, S = (Q_h K_h^T) * (float)(1 / sqrt(hd)) by kt->sgemm_nt, kt->softmax_rows over
+ * each row of S, out_h = S V_h by kt->sgemm_nn, hd = D / heads; the single-threaded engine makes
+ * the same three calls on the whole [T, T] S. Here the tasks are (head, block of query rows):
+ * as many blocks per head as make heads x blocks a multiple of the thread count (an even share
+ * each), more while a block's scores would exceed VQ_PARALLEL_ATTN_BLOCK_FLOATS. Each thread
+ * has its own [rows, T] block of `scratch`: vq_parallel_attention_f32_scratch(T, heads,
+ * threads) floats (threads = vq_pool_threads(pool)). T, D, heads >= 1, heads divides D (else
+ * nothing is written); out must not overlap qkv.
+ */
+#define VQ_PARALLEL_ATTN_BLOCK_FLOATS 65536 /* 256 KiB of scores per thread: within L2 */
+size_t vq_parallel_attention_f32_scratch(int T, int heads, int threads);
+void vq_parallel_attention_f32(vq_pool *pool, const vq_kernel_table *kt, int T, int D, int heads, const float *qkv,
+                               int ldqkv, float *out, int ldo, float *scratch);
+
+/*
+ * vq_attention_s8 on a pool, with the same bits: first one task per head (quantize Q, K and V,
+ * pack K and V: per-head parts of the workspace), then one task per (head, block of query rows)
+ * (scores, split softmax, the two P.V GEMMs: per-thread parts). workspace:
+ * vq_parallel_attention_s8_workspace_size(T, D / heads, heads, threads) bytes, 64-byte aligned
+ * (threads = vq_pool_threads(pool)). Same arguments and rules as vq_attention_s8 otherwise.
+ */
+size_t vq_parallel_attention_s8_workspace_size(int T, int head_dim, int heads, int threads);
+void vq_parallel_attention_s8(vq_pool *pool, const vq_kernel_table *kt, int T, int D, int heads, const float *qkv,
+                              int ldqkv, float *out, int ldo, void *workspace);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Scalar references (always compiled; same contracts as the public functions above)         */
