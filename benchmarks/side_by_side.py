@@ -50,6 +50,7 @@ from safetensors.numpy import load_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 
+from ventriq_training.atomic import atomic_output, write_text_atomic  # noqa: E402
 from ventriq_training.preprocess import PreprocessConfig, preprocess  # noqa: E402
 from ventriq_training.score import read_recording  # noqa: E402
 
@@ -260,7 +261,8 @@ def main() -> int:
             "max_abs_probability_diff_vs_ort_fp32": agreement[name][1],
         })
     ventriq_memory = {k: {f: reports[k][f] for f in ("arenaBytes", "activationBytes", "activationLowerBoundBytes", "weightBytes",
-                                                   "peakRSSBytes", "allocationsPerWindow", "kernels", "threads")} for k in reports}
+                                                   "peakRSSBytes", "rssAtStartBytes", "modelFileBytes", "allocationsPerWindow", "kernels",
+                                                   "threads")} for k in reports}
     result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": a.threads,
                           "onnxruntime": ort.__version__},
               "macs_per_window": macs, "fastest_ort_int8": fastest_int8, "rows": rows, "ventriq": ventriq_memory,
@@ -286,14 +288,22 @@ def main() -> int:
     lines.append("Every row's MACs include attention (Q.K^T and P.V): float32 in ONNX Runtime's int8 models (their "
                  "attention MatMuls stay float), int8 in Ventriq's when its model has int8 attention cores. The medians "
                  "are wall clock: on a virtual machine with stolen time, MAC/cycle is a lower bound.")
+    mib = 1 << 20
     for k, m in ventriq_memory.items():
-        lines.append(f"\n{k}: kernels {m['kernels']}, arena {m['arenaBytes']} B (activations {m['activationBytes']} B, lower bound "
-                     f"{m['activationLowerBoundBytes']} B), weights {m['weightBytes']} B, peak RSS {m['peakRSSBytes']} B, "
-                     f"allocations per window {m['allocationsPerWindow']}")
+        budget = m["modelFileBytes"] + m["arenaBytes"] + 8 * mib  # the goal: model + arena + 8 MiB
+        engine_rss = m["peakRSSBytes"] - m["rssAtStartBytes"]
+        lines.append(f"\n{k}: kernels {m['kernels']}, {m['threads']} thread(s); allocations per window {m['allocationsPerWindow']}; "
+                     f"arena {m['arenaBytes']} B = activations {m['activationBytes']} B "
+                     f"({m['activationBytes'] / m['activationLowerBoundBytes']:.3f}x the live-set lower bound "
+                     f"{m['activationLowerBoundBytes']} B) + weights {m['weightBytes']} B; "
+                     f"peak RSS {m['peakRSSBytes'] / mib:.1f} MiB = {m['rssAtStartBytes'] / mib:.1f} MiB before the model (Swift "
+                     f"runtime, Foundation) + {engine_rss / mib:.1f} MiB model, engine and bench, against model + arena + 8 MiB = "
+                     f"{budget / mib:.1f} MiB ({'within' if m['peakRSSBytes'] <= budget else 'over'} in all; "
+                     f"{'within' if engine_rss <= budget else 'over'} beyond the runtime)")
     table = "\n".join(lines)
     print(table)
-    (OUT / "side_by_side.json").write_text(json.dumps(result, indent=1))
-    (OUT / "side_by_side.md").write_text(table + "\n")
+    write_text_atomic(OUT / "side_by_side.json", json.dumps(result, indent=1))
+    write_text_atomic(OUT / "side_by_side.md", table + "\n")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -306,7 +316,8 @@ def main() -> int:
         ax.set_xlabel("ms per 5 s window (median, whisker to p99)")
         ax.invert_yaxis()
         fig.tight_layout()
-        fig.savefig(OUT / "side_by_side.png", dpi=120)
+        with atomic_output(OUT / "side_by_side.png") as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
     except ImportError:
         print("matplotlib missing: no chart", file=sys.stderr)
     return 0

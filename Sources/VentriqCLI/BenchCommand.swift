@@ -49,6 +49,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        // What the process holds before the model: the Swift runtime, Foundation and its ICU data.
+        let rssAtStart = Self.procStatusBytes("VmRSS:") ?? 0
         let model = try modelOptions.load()
         guard kernels.isAvailable else {
             throw ValidationError("--kernels \(kernels.rawValue) is not available in this build or on this CPU")
@@ -100,6 +102,7 @@ struct BenchCommand: ParsableCommand {
             arenaBytes: memory.arenaBytes, activationBytes: memory.activationBytes,
             activationLowerBoundBytes: memory.lowerBoundBytes, activationUnsharedBytes: memory.unsharedBytes,
             weightBytes: memory.weightBytes, modelFileBytes: model.file.fileSize, peakRSSBytes: peakRSS(),
+            rssAtStartBytes: rssAtStart,
             windowSeconds: Double(a.windowSamples) / a.fsHz,
             engineSamplesMs: raw ? engine.map { Double($0) / 1e6 } : nil,
             windowSamplesMs: raw ? window.map { Double($0) / 1e6 } : nil)
@@ -176,14 +179,18 @@ struct BenchCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
+    /// A "Key:  N kB" line of /proc/self/status in bytes (Linux), nil elsewhere.
+    static func procStatusBytes(_ key: String) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }),
+              let kib = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return nil }
+        return kib * 1024
+    }
+
     /// Peak resident memory of this process image: VmHWM from /proc/self/status (reset at exec;
     /// getrusage's ru_maxrss survives exec and would report a large parent's peak).
     private func peakRSS() -> Int {
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-           let kib = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") {
-            return kib * 1024
-        }
+        if let bytes = Self.procStatusBytes("VmHWM:") { return bytes }
         var usage = rusage()
         getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
         return Int(usage.ru_maxrss) * 1024  // Linux reports kilobytes
@@ -230,6 +237,8 @@ struct BenchReport: Codable {
     var weightBytes: Int
     var modelFileBytes: Int
     var peakRSSBytes: Int
+    /// VmRSS when the command started, before the model was read: the runtime's own share.
+    var rssAtStartBytes: Int
     var windowSeconds: Double
     var engineSamplesMs: [Double]?
     var windowSamplesMs: [Double]?
@@ -250,7 +259,7 @@ struct BenchReport: Codable {
             allocations    \(allocationCounting ? String(format: "%.2f per window (%.0f bytes)", allocationsPerWindow, allocatedBytesPerWindow) : "not counted on this platform")
             arena          \(arenaBytes) bytes (\(mib(arenaBytes))): activations \(activationBytes) (lower bound \(activationLowerBoundBytes), \(String(format: "%.3f", Double(activationBytes) / Double(activationLowerBoundBytes)))x; without sharing \(activationUnsharedBytes)), weights \(weightBytes)
             model file     \(modelFileBytes) bytes
-            peak RSS       \(peakRSSBytes) bytes (\(mib(peakRSSBytes)))
+            peak RSS       \(peakRSSBytes) bytes (\(mib(peakRSSBytes))): \(mib(rssAtStartBytes)) before the model (Swift runtime, Foundation), \(mib(peakRSSBytes - rssAtStartBytes)) model, engine and bench
             """
     }
 }
