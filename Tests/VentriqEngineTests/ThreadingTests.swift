@@ -16,10 +16,11 @@ struct ThreadingTests {
     enum TestModel: String, CaseIterable, CustomTestStringConvertible {
         /// The bundled float model.
         case float
-        /// The bundled int8 model (int8 Linears, float attention).
+        /// The bundled int8 model (int8 Linears and int8 attention cores, vq_attention_s8).
         case int8
-        /// The bundled int8 model with its attention cores in int8 too (vq_attention_s8).
-        case int8Attention
+        /// A copy of the bundled int8 model with its attention cores in float (the float
+        /// attention op beside int8 Linears).
+        case int8FloatAttention
 
         var testDescription: String { rawValue }
 
@@ -27,33 +28,34 @@ struct ThreadingTests {
             switch self {
             case .float: return try Model(contentsOf: TestEnvironment.defaultModel)
             case .int8: return try Model(contentsOf: ThreadingTests.int8Model)
-            case .int8Attention: return try Model(contentsOf: ThreadingTests.int8AttentionModel())
+            case .int8FloatAttention: return try Model(contentsOf: ThreadingTests.int8FloatAttentionModel())
             }
         }
     }
 
     static var int8Model: URL { TestEnvironment.modelsDirectory.appendingPathComponent("ventriq-compact-int8.safetensors") }
 
-    /// A copy of the bundled int8 model whose quantization metadata also lists every
-    /// "blocks.N.attn.core" as int8 (the cores have no weights: their scales are dynamic), written
-    /// once per process. The shipped model keeps attention in float.
-    static func int8AttentionModel() throws -> URL {
-        try cachedInt8AttentionModel.get()
+    /// A copy of the bundled int8 model whose quantization metadata lists every
+    /// "blocks.N.attn.core" as float32 (the cores have no weights, so only the metadata changes),
+    /// written once per process.
+    static func int8FloatAttentionModel() throws -> URL {
+        try cachedInt8FloatAttentionModel.get()
     }
 
-    private static let cachedInt8AttentionModel: Result<URL, any Error> = Result {
+    private static let cachedInt8FloatAttentionModel: Result<URL, any Error> = Result {
         let source = try SafeTensorsFile(contentsOf: int8Model)
         var metadata = source.metadata
         var quantization = try JSONDecoder().decode(QuantizationInfo.self, from: Data(metadata["quantization"]!.utf8))
-        let depth = try Model(contentsOf: int8Model).config.architecture.depth
-        quantization.layers += (0..<depth).map { .init(name: "blocks.\($0).attn.core", precision: "int8") }
+        for i in quantization.layers.indices where quantization.layers[i].name.hasSuffix(".attn.core") {
+            quantization.layers[i].precision = "float32"
+        }
         metadata["quantization"] = String(decoding: try JSONEncoder().encode(quantization), as: UTF8.self)
         var writer = SafeTensorsWriter(metadata: metadata)
         for t in source.tensors {
             let bytes = try source.withUnsafeBytes(of: t.name) { [UInt8]($0) }
             try writer.add(t.name, dtype: t.dtype, shape: t.shape, bytes: bytes)
         }
-        let url = try TestEnvironment.makeTemporaryDirectory("ventriq-threads").appendingPathComponent("int8-attention.safetensors")
+        let url = try TestEnvironment.makeTemporaryDirectory("ventriq-threads").appendingPathComponent("int8-float-attention.safetensors")
         try writer.write(to: url)
         return url
     }
@@ -86,7 +88,7 @@ struct ThreadingTests {
         #expect(one.graph.ops.contains {
             if case .int8Attention = $0 { return true }
             return false
-        } == (testModel == .int8Attention))
+        } == (testModel == .int8))
         for threads in [2, 3] {
             let interpreter = try Interpreter.prepared(model: model, kernels: kernels, threads: threads)
             #expect(interpreter.threads == threads)
@@ -101,7 +103,7 @@ struct ThreadingTests {
     }
 
     @Test("invoke with 2 and 3 threads allocates nothing, on the calling thread or on any worker",
-          arguments: [TestModel.float, .int8Attention])
+          arguments: [TestModel.float, .int8])
     func zeroAllocations(model testModel: TestModel) throws {
         #expect(vq_allocation_counter_available() == 1)
         let model = try testModel.load()
@@ -168,7 +170,7 @@ struct ThreadingTests {
     }
 
     @Test("the plan gives attention one scratch slice per thread and stays conflict-free",
-          arguments: [TestModel.float, .int8Attention])
+          arguments: [TestModel.float, .int8])
     func plan(model testModel: TestModel) throws {
         let model = try testModel.load()
         let a = model.config.architecture
@@ -182,8 +184,8 @@ struct ThreadingTests {
             let t = Int32(a.nTokens), hd = Int32(a.embedDim / a.numHeads)
             let expected: Int
             switch (testModel, threads) {
-            case (.int8Attention, 1): expected = vq_attention_s8_workspace_size(t, hd)
-            case (.int8Attention, _): expected = vq_parallel_attention_s8_workspace_size(t, hd, Int32(a.numHeads), Int32(threads))
+            case (.int8, 1): expected = vq_attention_s8_workspace_size(t, hd)
+            case (.int8, _): expected = vq_parallel_attention_s8_workspace_size(t, hd, Int32(a.numHeads), Int32(threads))
             case (_, 1): expected = a.nTokens * a.nTokens * 4
             default: expected = vq_parallel_attention_f32_scratch(t, Int32(a.numHeads), Int32(threads)) * 4
             }
