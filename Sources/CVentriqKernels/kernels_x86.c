@@ -200,6 +200,8 @@ VQ_TARGET static inline void vq_avx2_ukr(int kc, const float *a, ptrdiff_t lda, 
 #define M_GT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 #define M_NAN(a) _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q)
 #define V_SELECT(m, a, b) _mm512_mask_blend_ps((m), (b), (a))
+/* p * 2^n for an integer-valued n (vscalefps: one instruction, exact like the generic form) */
+#define V_SCALE2N(p, n) _mm512_scalef_ps((p), (n))
 /* 16 int32 lanes in [-128, 127] -> 16 int8 (vpmovdb truncates; the values already fit) */
 #define VI_STORE_S8(p, a) _mm_storeu_si128((__m128i *)(void *)(p), _mm512_cvtepi32_epi8(a))
 

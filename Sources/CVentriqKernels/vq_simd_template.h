@@ -21,6 +21,8 @@
  *   M_LT M_GT(a, b) M_NAN(a)       lane masks
  *   V_SELECT(m, a, b)              m ? a : b per lane
  *   VI_STORE_S8(p, a)              store VQ_W int32 lanes (each in [-128, 127]) as VQ_W int8
+ *   V_SCALE2N(p, n) (optional)     p * 2^n for integer-valued n in [-126, 127] (default: through
+ *                                  the exponent bits of 2^n and one multiply; both exact)
  *   VQ_FN(hsum)(v) VQ_FN(hmax)(v)  horizontal sum / max (functions)
  *   VQ_INT8_MEMBERS                the int8 members of the table (designated initializers)
  *   VQ_VARIANT_SFX, VQ_VARIANT_ID, VQ_VARIANT_NAME, VQ_VARIANT_INT8_MEMBERS (optional): a second
@@ -317,10 +319,16 @@ VQ_TARGET static void VQ_FN(quantize_rows_s8)(int rows, int cols, const float *x
     }
 }
 
+#ifndef V_SCALE2N
+#define V_SCALE2N(p, n) V_MUL((p), VI_AS_V(VI_SHL23(VI_ADD(V_TO_I(n), VI_SET1(127)))))
+#endif
+
 /*
- * 255 * 2^y for y <= 0, clamped to [0, 255]: y = n + f (n = round(y), |f| <= 1/2), 2^f by its
+ * 255 * 2^y for y <= 0, at most 255 * (1 + 3e-6): y = n + f (n = round(y), |f| <= 1/2), 2^f by its
  * degree-5 Taylor polynomial (relative error <= 3e-6), the factor 255 folded into the
- * coefficients, then 2^n through the exponent bits. y below -30 gives about 0.
+ * coefficients, then times 2^n (V_SCALE2N). y below -30 gives about 0. No clamp to 255: above
+ * 255 only by the polynomial's error (< 0.001), where rint gives 255 and the low plane 0, the
+ * bits the clamp would give.
  */
 VQ_TARGET static inline vq_v VQ_FN(v_exp2_255)(vq_v y) {
     y = V_MAX(y, V_SET1(-30.0f));
@@ -332,8 +340,7 @@ VQ_TARGET static inline vq_v VQ_FN(v_exp2_255)(vq_v y) {
     p = V_FMA(p, f, V_SET1(255.0f * 2.402265069591007e-1f));
     p = V_FMA(p, f, V_SET1(255.0f * 6.931471805599453e-1f));
     p = V_FMA(p, f, V_SET1(255.0f));
-    p = V_MUL(p, VI_AS_V(VI_SHL23(VI_ADD(V_TO_I(n), VI_SET1(127)))));
-    return V_MIN(p, V_SET1(255.0f));
+    return V_SCALE2N(p, n);
 }
 
 VQ_TARGET static void VQ_FN(softmax_split8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
@@ -529,3 +536,4 @@ const vq_kernel_table VQ_CAT(vq_table_, VQ_VARIANT_SFX) = {
 #undef M_NAN
 #undef V_SELECT
 #undef VI_STORE_S8
+#undef V_SCALE2N
