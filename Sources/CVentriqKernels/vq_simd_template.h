@@ -343,11 +343,30 @@ VQ_TARGET static inline vq_v VQ_FN(v_exp2_255)(vq_v y) {
     return V_SCALE2N(p, n);
 }
 
+/* One vector of the split: P's two planes stored at hr / lr, their values added to sh / sl
+ * (with `masked` (a literal 0 or 1), lanes where `keep` is false add nothing: the overlapping
+ * last vector of a row). */
+#define VQ_SPLIT8_STEP(xv, hr, lr, masked, keep)                                                  \
+    do {                                                                                           \
+        const vq_v p_ = VQ_FN(v_exp2_255)(V_FMA((xv), vc, vmc));                                   \
+        const vq_v h_ = V_ROUND(p_);                                                               \
+        const vq_v l_ = V_ROUND(V_MUL(V_SUB(p_, h_), k254)); /* p - h is exact, |p - h| <= 1/2 */  \
+        sh = V_ADD(sh, (masked) ? V_SELECT((keep), h_, V_ZERO()) : h_); /* exact integers (< 2^24) */ \
+        sl = V_ADD(sl, (masked) ? V_SELECT((keep), l_, V_ZERO()) : l_);                            \
+        VI_STORE_S8((hr), VI_SUB(V_TO_I(h_), VI_SET1(128)));                                       \
+        VI_STORE_S8((lr), V_TO_I(l_));                                                             \
+    } while (0)
+
 VQ_TARGET static void VQ_FN(softmax_split8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
                                             int8_t *hi, int8_t *lo, int ldy, float *row_sum) {
     const int body = cols - cols % VQ_W, tail = cols - body;
     const float ninf = -__builtin_inff();
     const vq_v k254 = V_SET1(254.0f);
+    /* A row of at least one vector ends with a full vector overlapping the body (recomputing a
+     * lane gives the same bits; the sums skip the repeated lanes): no scalar tail. */
+    VQ_ALIGNED float lane[VQ_W];
+    for (int i = 0; i < VQ_W; i++) lane[i] = (float)i;
+    const vq_m fresh = M_GT(V_LOAD(lane), V_SET1((float)(VQ_W - tail) - 0.5f));
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (ptrdiff_t)r * ldx;
         int8_t *hr = hi + (ptrdiff_t)r * ldy, *lr = lo + (ptrdiff_t)r * ldy;
@@ -357,31 +376,29 @@ VQ_TARGET static void VQ_FN(softmax_split8)(int rows, int cols, const float *x, 
         }
         vq_v m = V_SET1(ninf);
         for (int j = 0; j < body; j += VQ_W) m = V_MAX(m, V_LOAD(xr + j));
-        if (tail) m = V_MAX(m, VQ_FN(load_part)(xr + body, tail, ninf));
+        if (tail) m = V_MAX(m, body ? V_LOAD(xr + cols - VQ_W) : VQ_FN(load_part)(xr, tail, ninf));
         const float mx = VQ_FN(hmax)(m);
         /* exponent in base 2: y = (x - m) * a * log2(e) = x * c - m * c, one FMA */
         const float c = row_scale[r] * 1.44269504088896341f;
         const vq_v vc = V_SET1(c), vmc = V_SET1(-(mx * c));
         vq_v sh = V_ZERO(), sl = V_ZERO();
-        for (int j = 0; j < body; j += VQ_W) {
-            const vq_v p = VQ_FN(v_exp2_255)(V_FMA(V_LOAD(xr + j), vc, vmc));
+        for (int j = 0; j < body; j += VQ_W) VQ_SPLIT8_STEP(V_LOAD(xr + j), hr + j, lr + j, 0, fresh);
+        int32_t sum_hi = 0, sum_lo = 0;
+        if (tail && body) {
+            const int j = cols - VQ_W;
+            VQ_SPLIT8_STEP(V_LOAD(xr + j), hr + j, lr + j, 1, fresh);
+        } else if (tail) { /* a row shorter than one vector */
+            const vq_v p = VQ_FN(v_exp2_255)(V_FMA(VQ_FN(load_part)(xr, tail, mx), vc, vmc));
             const vq_v h = V_ROUND(p);
-            const vq_v l = V_ROUND(V_MUL(V_SUB(p, h), k254)); /* p - h is exact, |p - h| <= 1/2 */
-            sh = V_ADD(sh, h); /* integers: exact in float up to 2^24 */
-            sl = V_ADD(sl, l);
-            VI_STORE_S8(hr + j, VI_SUB(V_TO_I(h), VI_SET1(128)));
-            VI_STORE_S8(lr + j, V_TO_I(l));
+            sum_hi += VQ_FN(store_part_s8)(hr, tail, h, 128);
+            sum_lo += VQ_FN(store_part_s8)(lr, tail, V_ROUND(V_MUL(V_SUB(p, h), k254)), 0);
         }
-        int32_t sum_hi = (int32_t)VQ_FN(hsum)(sh), sum_lo = (int32_t)VQ_FN(hsum)(sl);
-        if (tail) {
-            const vq_v p = VQ_FN(v_exp2_255)(V_FMA(VQ_FN(load_part)(xr + body, tail, mx), vc, vmc));
-            const vq_v h = V_ROUND(p);
-            sum_hi += VQ_FN(store_part_s8)(hr + body, tail, h, 128);
-            sum_lo += VQ_FN(store_part_s8)(lr + body, tail, V_ROUND(V_MUL(V_SUB(p, h), k254)), 0);
-        }
+        sum_hi += (int32_t)VQ_FN(hsum)(sh);
+        sum_lo += (int32_t)VQ_FN(hsum)(sl);
         row_sum[r] = (float)sum_hi + (float)sum_lo / 254.0f;
     }
 }
+#undef VQ_SPLIT8_STEP
 
 /* ------------------------------------------------------------------------------------------ */
 /* GEMM driver                                                                                */
