@@ -345,16 +345,16 @@ VQ_TARGET static inline vq_v VQ_FN(v_exp2_255)(vq_v y) {
 
 /* One vector of the split: P's two planes stored at hr / lr, their values added to sh / sl
  * (with `masked` (a literal 0 or 1), lanes where `keep` is false add nothing: the overlapping
- * last vector of a row). */
-#define VQ_SPLIT8_STEP(xv, hr, lr, masked, keep)                                                  \
+ * last vector of a row). p - h is exact (|p - h| <= 1/2); sums of integers below 2^24 are exact. */
+#define VQ_SPLIT8_STEP(xv, hr, lr, masked, keep)                                                   \
     do {                                                                                           \
-        const vq_v p_ = VQ_FN(v_exp2_255)(V_FMA((xv), vc, vmc));                                   \
-        const vq_v h_ = V_ROUND(p_);                                                               \
-        const vq_v l_ = V_ROUND(V_MUL(V_SUB(p_, h_), k254)); /* p - h is exact, |p - h| <= 1/2 */  \
-        sh = V_ADD(sh, (masked) ? V_SELECT((keep), h_, V_ZERO()) : h_); /* exact integers (< 2^24) */ \
-        sl = V_ADD(sl, (masked) ? V_SELECT((keep), l_, V_ZERO()) : l_);                            \
-        VI_STORE_S8((hr), VI_SUB(V_TO_I(h_), VI_SET1(128)));                                       \
-        VI_STORE_S8((lr), V_TO_I(l_));                                                             \
+        const vq_v split_p = VQ_FN(v_exp2_255)(V_FMA((xv), vc, vmc));                              \
+        const vq_v split_h = V_ROUND(split_p);                                                     \
+        const vq_v split_l = V_ROUND(V_MUL(V_SUB(split_p, split_h), k254));                        \
+        sh = V_ADD(sh, (masked) ? V_SELECT((keep), split_h, V_ZERO()) : split_h);                  \
+        sl = V_ADD(sl, (masked) ? V_SELECT((keep), split_l, V_ZERO()) : split_l);                  \
+        VI_STORE_S8((hr), VI_SUB(V_TO_I(split_h), VI_SET1(128)));                                  \
+        VI_STORE_S8((lr), V_TO_I(split_l));                                                        \
     } while (0)
 
 VQ_TARGET static void VQ_FN(softmax_split8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
