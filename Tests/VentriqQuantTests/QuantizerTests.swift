@@ -210,6 +210,21 @@ struct QuantizerTests {
         }
     }
 
+    @Test("--max-float-layers 0 skips the sensitivity pass and keeps every layer in int8")
+    func noSensitivityPass() throws {
+        let sets = try QuantTestSets.get()
+        var options = QuantizeOptions()
+        options.maxFloatLayers = 0
+        options.gate = AccuracyGate(maxR2Drop: 1, maxAUROCDrop: 1, minMeanCosine: 0.99)  // tiny sets: loose gate
+        var messages: [String] = []
+        let outcome = try Quantizer.run(source: Self.float, calibration: CalibrationSet.load(sets.calibration, model: Self.float),
+                                        heldout: HeldoutSet.load(sets.heldout, model: Self.float), options: options) { messages.append($0) }
+        #expect(outcome.sensitivity.isEmpty)
+        #expect(outcome.int8Layers == Int8ModelBuilder.layers(Self.float.config) && outcome.floatLayers.isEmpty)
+        #expect(messages.contains("sensitivity pass skipped (--max-float-layers 0)"))
+        #expect(!messages.contains { $0.hasPrefix("sensitivity (1 - cosine") })
+    }
+
     @Test("an int8 model with a zero, negative or NaN scale is refused by the engine")
     func badScales() throws {
         let sets = try QuantTestSets.get()
