@@ -54,22 +54,6 @@ static float vq_absmax(const float *x, int n) {
     return m;
 }
 
-/* vq_qgemm_pack for rows whose length K is a multiple of 4 (a head's K: hd = 32, 64, ...): each
- * row becomes one column of a panel, K / 4 four-byte stores, instead of the general byte loop. */
-static void vq_attn_pack_rows(const int8_t *W, int N, int K, int8_t *packed) {
-    const size_t pb = VQ_QGEMM_PANEL_BYTES(K);
-    const int panels = (N + 15) / 16;
-    if (N % 16) memset(packed + (size_t)(panels - 1) * pb, 0, pb); /* padding columns */
-    for (int n = 0; n < N; n++) {
-        int8_t *col = packed + (size_t)(n / 16) * pb + 4 * (n % 16);
-        const int8_t *w = W + (size_t)n * K;
-        int32_t sum = 0;
-        for (int g = 0; g < K / 4; g++) memcpy(col + (size_t)64 * g, w + 4 * g, 4);
-        for (int k = 0; k < K; k++) sum += w[k];
-        memcpy(packed + (size_t)(n / 16) * pb + (size_t)16 * K + 4 * (n % 16), &sum, sizeof sum);
-    }
-}
-
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* The workspace carved into its parts (every part 64-byte aligned relative to its base): what
@@ -136,8 +120,7 @@ static void vq_attn_head_prepare(const vq_kernel_table *kt, int T, int D, int hd
     /* Q and K: one scale per token (row), K packed as the GEMM's [N = T, K = hd] weight. */
     kt->quantize_rows_s8(T, hd, q, ldqkv, w->qq, hd, w->sq);
     kt->quantize_rows_s8(T, hd, k, ldqkv, w->tmp, hd, w->sk);
-    if (hd % 4 == 0) vq_attn_pack_rows(w->tmp, T, hd, w->kpack);
-    else vq_qgemm_pack(w->tmp, T, hd, w->kpack);
+    vq_qgemm_pack(w->tmp, T, hd, w->kpack);
 
     /* V: one scale per head (per-channel scales would need a scalar quantization pass),
      * quantized row-major and packed transposed as the GEMM's [N = hd, K = T] weight. */

@@ -19,22 +19,19 @@ size_t vq_qgemm_packed_size(int N, int K) {
 
 void vq_qgemm_pack(const int8_t *W, int N, int K, int8_t *packed) {
     if (N <= 0 || K <= 0) return;
-    const int panels = (N + 15) / 16, kp = vq_qgemm_kp(K);
-    for (int p = 0; p < panels; p++) {
-        int8_t *dst = packed + (size_t)p * VQ_QGEMM_PANEL_BYTES(K);
-        int32_t colsum[16];
-        for (int j = 0; j < 16; j++) {
-            const int n = 16 * p + j;
-            const int8_t *w = n < N ? W + (size_t)n * K : NULL;
-            int32_t sum = 0;
-            for (int k = 0; k < kp; k++) {
-                const int8_t v = w && k < K ? w[k] : 0;
-                dst[(size_t)64 * (k / 4) + 4 * j + k % 4] = v;
-                sum += v;
-            }
-            colsum[j] = sum;
-        }
-        memcpy(dst + (size_t)16 * kp, colsum, sizeof colsum);
+    const int kp = vq_qgemm_kp(K), kfull = K / 4;
+    memset(packed, 0, vq_qgemm_packed_size(N, K)); /* padding rows, columns and their sums */
+    for (int n = 0; n < N; n++) {
+        int8_t *panel = packed + (size_t)(n / 16) * VQ_QGEMM_PANEL_BYTES(K);
+        int8_t *col = panel + 4 * (n % 16);
+        const int8_t *w = W + (size_t)n * K;
+        /* Row n of W is column n % 16 of its panel: one 4-byte store per group of 4 k (the
+         * attention core packs a head's K this way for every window). */
+        for (int g = 0; g < kfull; g++) memcpy(col + (size_t)64 * g, w + 4 * g, 4);
+        for (int k = 4 * kfull; k < K; k++) col[(size_t)64 * (k / 4) + k % 4] = w[k];
+        int32_t sum = 0;
+        for (int k = 0; k < K; k++) sum += w[k];
+        memcpy(panel + (size_t)16 * kp + 4 * (n % 16), &sum, sizeof sum);
     }
 }
 

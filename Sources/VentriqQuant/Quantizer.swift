@@ -59,18 +59,21 @@ public enum Quantizer {
         // Sensitivity: each layer (Linear or attention core) alone in int8, embedding cosine against
         // float. Only the mixed-precision loop uses it: with --max-float-layers 0 it is skipped
         // (one model build and evaluation per layer: minutes on large models).
-        let probe = Array(calibration.windows.prefix(options.sensitivityWindows))
-        let reference = options.maxFloatLayers > 0 ? try embeddings(float, probe) : []
         var sensitivity: [String: Double] = [:]
-        if options.maxFloatLayers == 0 { progress("sensitivity pass skipped (--max-float-layers 0)") }
-        for layer in all where !options.keepFloat.contains(layer) && options.maxFloatLayers > 0 {
-            let (_, model) = try materialise([layer], "probe")
-            let e = try embeddings(Interpreter.prepared(model: model), probe)
-            let cosines = zip(reference, e).map { AccuracyReport.cosine($0, $1) }
-            sensitivity[layer] = 1 - cosines.reduce(0, +) / Double(cosines.count)
+        if options.maxFloatLayers == 0 {
+            progress("sensitivity pass skipped (--max-float-layers 0)")
+        } else {
+            let probe = Array(calibration.windows.prefix(options.sensitivityWindows))
+            let reference = try embeddings(float, probe)
+            for layer in all where !options.keepFloat.contains(layer) {
+                let (_, model) = try materialise([layer], "probe")
+                let e = try embeddings(Interpreter.prepared(model: model), probe)
+                let cosines = zip(reference, e).map { AccuracyReport.cosine($0, $1) }
+                sensitivity[layer] = 1 - cosines.reduce(0, +) / Double(cosines.count)
+            }
+            progress("sensitivity (1 - cosine, one layer in int8): "
+                     + all.compactMap { l in sensitivity[l].map { "\(l) \(String(format: "%.2e", $0))" } }.joined(separator: ", "))
         }
-        if !sensitivity.isEmpty { progress("sensitivity (1 - cosine, one layer in int8): "
-                 + all.compactMap { l in sensitivity[l].map { "\(l) \(String(format: "%.2e", $0))" } }.joined(separator: ", ")) }
 
         var int8 = Set(all).subtracting(options.keepFloat)
         while true {
