@@ -54,6 +54,8 @@
 #define V_OR(a, b) vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)))
 #define V_ROUND(a) vrndnq_f32(a)
 #define V_TO_I(a) vcvtq_s32_f32(a)
+#define V_RTOI(a) vcvtnq_s32_f32(a)
+#define VI_TO_V(a) vcvtq_f32_s32(a)
 #define VI_ADD(a, b) vaddq_s32((a), (b))
 #define VI_SUB(a, b) vsubq_s32((a), (b))
 #define VI_SRAI1(a) vshrq_n_s32((a), 1)

@@ -62,6 +62,8 @@
 #define V_OR(a, b) _mm256_or_ps((a), (b))
 #define V_ROUND(a) _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define V_TO_I(a) _mm256_cvtps_epi32(a)
+#define V_RTOI(a) _mm256_cvtps_epi32(V_ROUND(a)) /* no embedded rounding in AVX2: MXCSR-proof */
+#define VI_TO_V(a) _mm256_cvtepi32_ps(a)
 #define VI_ADD(a, b) _mm256_add_epi32((a), (b))
 #define VI_SUB(a, b) _mm256_sub_epi32((a), (b))
 #define VI_SRAI1(a) _mm256_srai_epi32((a), 1)
@@ -190,6 +192,8 @@ VQ_TARGET static inline void vq_avx2_ukr(int kc, const float *a, ptrdiff_t lda, 
 #define V_OR(a, b) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)))
 #define V_ROUND(a) _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define V_TO_I(a) _mm512_cvtps_epi32(a)
+#define V_RTOI(a) _mm512_cvt_roundps_epi32((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VI_TO_V(a) _mm512_cvtepi32_ps(a)
 #define VI_ADD(a, b) _mm512_add_epi32((a), (b))
 #define VI_SUB(a, b) _mm512_sub_epi32((a), (b))
 #define VI_SRAI1(a) _mm512_srai_epi32((a), 1)

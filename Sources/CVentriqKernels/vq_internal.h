@@ -183,23 +183,34 @@ typedef void (*vq_qukr_fn)(const vq_qgemm_args *g, const vq_qcols *cols, int i0,
                            int np);
 
 static inline void vq_qcols_fill(vq_qcols *cols, const vq_qgemm_args *g, int p0, int p1) {
-    const int n0 = 16 * p0, n1 = 16 * p1;
-    for (int n = n0; n < n1; n++) {
-        const int c = n - n0;
-        if (n >= g->N) {
-            cols->corr[c] = 0, cols->scale[c] = 0.0f, cols->mult[c] = 0, cols->left[c] = 0, cols->right[c] = 0;
-            continue;
+    /* Per panel, with the tests hoisted out of the column loops: attention calls this for every
+     * block of query rows (300 columns each), where a per-column loop with the tests inside cost
+     * about 8 cycles a column, 3 % of an int8 window. */
+    const size_t sums = (size_t)16 * (size_t)vq_qgemm_kp(g->K);
+    for (int p = p0; p < p1; p++) {
+        const int c0 = 16 * (p - p0), n0 = 16 * p;
+        const int nr = g->N - n0 < 16 ? g->N - n0 : 16;
+        int32_t colsum[16];
+        memcpy(colsum, vq_qpanel(g->packed, g->K, p) + sums, sizeof colsum);
+        int32_t *corr = cols->corr + c0;
+        for (int j = 0; j < nr; j++) {
+            uint32_t v = g->bias ? (uint32_t)g->bias[n0 + j] : 0u;
+            if (g->vnni) v -= 128u * (uint32_t)colsum[j];
+            corr[j] = (int32_t)v;
         }
-        uint32_t corr = g->bias ? (uint32_t)g->bias[n] : 0u;
-        if (g->vnni) corr -= 128u * (uint32_t)vq_qpanel_colsum(vq_qpanel(g->packed, g->K, n / 16), g->K, n % 16);
-        cols->corr[c] = (int32_t)corr;
         if (g->Cf) {
-            cols->scale[c] = g->scale[n];
+            for (int j = 0; j < nr; j++) cols->scale[c0 + j] = g->scale[n0 + j];
         } else {
-            const int32_t s = g->shift[n] < -31 ? -31 : g->shift[n] > 31 ? 31 : g->shift[n];
-            cols->mult[c] = g->mult[n];
-            cols->left[c] = s > 0 ? s : 0;
-            cols->right[c] = s > 0 ? 0 : -s;
+            for (int j = 0; j < nr; j++) {
+                const int32_t sh = g->shift[n0 + j], s = sh < -31 ? -31 : sh > 31 ? 31 : sh;
+                cols->mult[c0 + j] = g->mult[n0 + j];
+                cols->left[c0 + j] = s > 0 ? s : 0;
+                cols->right[c0 + j] = s > 0 ? 0 : -s;
+            }
+        }
+        for (int j = nr; j < 16; j++) {
+            cols->corr[c0 + j] = 0, cols->scale[c0 + j] = 0.0f;
+            cols->mult[c0 + j] = 0, cols->left[c0 + j] = 0, cols->right[c0 + j] = 0;
         }
     }
 }

@@ -17,6 +17,8 @@
  *   V_ABS(a) V_SIGN(a) V_OR(a, b)  |a|, a's sign bit alone, bitwise or
  *   V_ROUND(a)                     round to nearest even
  *   V_TO_I(a)                      float holding an integer -> int32
+ *   V_RTOI(a)                      any float -> int32, rounded to nearest even (whatever MXCSR says)
+ *   VI_TO_V(a)                     int32 -> float
  *   VI_ADD VI_SUB(a, b) VI_SRAI1(a) VI_SHL23(a) VI_SET1(i) VI_AS_V(a)
  *   M_LT M_GT(a, b) M_NAN(a)       lane masks
  *   V_SELECT(m, a, b)              m ? a : b per lane
@@ -324,37 +326,45 @@ VQ_TARGET static void VQ_FN(quantize_rows_s8)(int rows, int cols, const float *x
 #endif
 
 /*
- * 255 * 2^y for y <= 0, at most 255 * (1 + 3e-6): y = n + f (n = round(y), |f| <= 1/2), 2^f by its
- * degree-5 Taylor polynomial (relative error <= 3e-6), the factor 255 folded into the
- * coefficients, then times 2^n (V_SCALE2N). y below -30 gives about 0. No clamp to 255: above
- * 255 only by the polynomial's error (< 0.001), where rint gives 255 and the low plane 0, the
- * bits the clamp would give.
+ * 255 * 2^y for y <= 0, at most 255 * (1 + 3e-6): y = n + f (n = round(y), |f| <= 1/2), 2^f by a
+ * degree-4 polynomial fitted for least maximum relative error on [-1/2, 1/2] (2.6e-6; 2.7e-6
+ * evaluated in float32, below the degree-5 Taylor polynomial's 3e-6 with one FMA less), the
+ * factor 255 folded into the coefficients, then times 2^n (V_SCALE2N). y below -30 gives about
+ * 0. No clamp to 255: above 255 only by the polynomial's error (< 0.001), where rint gives 255
+ * and the low plane 0, the bits the clamp would give.
  */
 VQ_TARGET static inline vq_v VQ_FN(v_exp2_255)(vq_v y) {
     y = V_MAX(y, V_SET1(-30.0f));
     const vq_v n = V_ROUND(y);
     const vq_v f = V_SUB(y, n);
-    vq_v p = V_SET1(255.0f * 1.3333558146428443e-3f);
-    p = V_FMA(p, f, V_SET1(255.0f * 9.618129107628477e-3f));
-    p = V_FMA(p, f, V_SET1(255.0f * 5.550410866482158e-2f));
-    p = V_FMA(p, f, V_SET1(255.0f * 2.402265069591007e-1f));
-    p = V_FMA(p, f, V_SET1(255.0f * 6.931471805599453e-1f));
-    p = V_FMA(p, f, V_SET1(255.0f));
+    vq_v p = V_SET1(255.0f * 9.570068876625011e-3f);
+    p = V_FMA(p, f, V_SET1(255.0f * 5.5917808475343354e-2f));
+    p = V_FMA(p, f, V_SET1(255.0f * 2.4024745057296823e-1f));
+    p = V_FMA(p, f, V_SET1(255.0f * 6.931218212643266e-1f));
+    p = V_FMA(p, f, V_SET1(255.0f * 9.999992615692183e-1f));
     return V_SCALE2N(p, n);
 }
 
-/* One vector of the split: P's two planes stored at hr / lr, their values added to sh / sl
- * (with `masked` (a literal 0 or 1), lanes where `keep` is false add nothing: the overlapping
- * last vector of a row). p - h is exact (|p - h| <= 1/2); sums of integers below 2^24 are exact. */
+/* One vector of the split: P's two planes stored at hr / lr, h added to sh (float) and l to sl
+ * (int32: l is rounded straight to an integer, one conversion less). With `masked` (a literal 0
+ * or 1), lanes where `keep` is false add nothing: the overlapping last vector of a row, whose l
+ * goes to the float sum slf. p - h is exact (|p - h| <= 1/2); sums of integers below 2^24 are
+ * exact. */
 #define VQ_SPLIT8_STEP(xv, hr, lr, masked, keep)                                                   \
     do {                                                                                           \
         const vq_v split_p = VQ_FN(v_exp2_255)(V_FMA((xv), vc, vmc));                              \
-        const vq_v split_h = V_ROUND(split_p);                                                     \
-        const vq_v split_l = V_ROUND(V_MUL(V_SUB(split_p, split_h), k254));                        \
-        sh = V_ADD(sh, (masked) ? V_SELECT((keep), split_h, V_ZERO()) : split_h);                  \
-        sl = V_ADD(sl, (masked) ? V_SELECT((keep), split_l, V_ZERO()) : split_l);                  \
-        VI_STORE_S8((hr), VI_SUB(V_TO_I(split_h), VI_SET1(128)));                                  \
-        VI_STORE_S8((lr), V_TO_I(split_l));                                                        \
+        const vq_vi split_hi = V_RTOI(split_p);                                                    \
+        const vq_v split_h = VI_TO_V(split_hi);                                                    \
+        const vq_vi split_li = V_RTOI(V_MUL(V_SUB(split_p, split_h), k254));                       \
+        if (masked) {                                                                              \
+            sh = V_ADD(sh, V_SELECT((keep), split_h, V_ZERO()));                                   \
+            slf = V_ADD(slf, V_SELECT((keep), VI_TO_V(split_li), V_ZERO()));                       \
+        } else {                                                                                   \
+            sh = V_ADD(sh, split_h);                                                               \
+            sl = VI_ADD(sl, split_li);                                                             \
+        }                                                                                          \
+        VI_STORE_S8((hr), VI_SUB(split_hi, VI_SET1(128)));                                         \
+        VI_STORE_S8((lr), split_li);                                                               \
     } while (0)
 
 VQ_TARGET static void VQ_FN(softmax_split8)(int rows, int cols, const float *x, int ldx, const float *row_scale,
@@ -381,7 +391,8 @@ VQ_TARGET static void VQ_FN(softmax_split8)(int rows, int cols, const float *x, 
         /* exponent in base 2: y = (x - m) * a * log2(e) = x * c - m * c, one FMA */
         const float c = row_scale[r] * 1.44269504088896341f;
         const vq_v vc = V_SET1(c), vmc = V_SET1(-(mx * c));
-        vq_v sh = V_ZERO(), sl = V_ZERO();
+        vq_v sh = V_ZERO(), slf = V_ZERO();
+        vq_vi sl = VI_SET1(0);
         for (int j = 0; j < body; j += VQ_W) VQ_SPLIT8_STEP(V_LOAD(xr + j), hr + j, lr + j, 0, fresh);
         int32_t sum_hi = 0, sum_lo = 0;
         if (tail && body) {
@@ -394,7 +405,7 @@ VQ_TARGET static void VQ_FN(softmax_split8)(int rows, int cols, const float *x, 
             sum_lo += VQ_FN(store_part_s8)(lr, tail, V_ROUND(V_MUL(V_SUB(p, h), k254)), 0);
         }
         sum_hi += (int32_t)VQ_FN(hsum)(sh);
-        sum_lo += (int32_t)VQ_FN(hsum)(sl);
+        sum_lo += (int32_t)VQ_FN(hsum)(V_ADD(VI_TO_V(sl), slf)); /* lanes |sum| < 2^24: exact */
         row_sum[r] = (float)sum_hi + (float)sum_lo / 254.0f;
     }
 }
@@ -542,6 +553,8 @@ const vq_kernel_table VQ_CAT(vq_table_, VQ_VARIANT_SFX) = {
 #undef V_OR
 #undef V_ROUND
 #undef V_TO_I
+#undef V_RTOI
+#undef VI_TO_V
 #undef VI_ADD
 #undef VI_SUB
 #undef VI_SRAI1

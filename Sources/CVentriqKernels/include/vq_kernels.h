@@ -398,8 +398,8 @@ void vq_quantize_rows_s8(int rows, int cols, const float *x, int ldx, int8_t *y,
  *              adds 128 * sum_k W[n, k] back as a bias, exactly);  lo[r, c] = l
  *   row_sum[r] = (float)sum_c h + (float)sum_c l / 254     (so P = h + l / 254 sums to row_sum)
  * The reference computes (x - m) * row_scale in float32 and libm expf; the SIMD tables compute
- * 255 * 2^(x c - m c), c = row_scale log2(e), with a degree-5 polynomial (relative error
- * <= 3e-6; the same operations on every SIMD ISA, so those agree bit for bit): h + l / 254 agrees
+ * 255 * 2^(x c - m c), c = row_scale log2(e), with a degree-4 polynomial (relative error
+ * <= 2.7e-6; the same operations on every SIMD ISA, so those agree bit for bit): h + l / 254 agrees
  * with the reference within 1/254 plus that error. row_scale[r] >= 0 and finite; x finite.
  * hi, lo: leading dimension ldy.
  */
