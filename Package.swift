@@ -47,13 +47,7 @@ let package = Package(
         // The fixed-memory engine: op graph of the encoder, arena planner, interpreter.
         .target(name: "VentriqEngine", dependencies: ["CVentriqKernels", "VentriqModel"]),
         // The scoring pipeline (record -> windows -> estimates) and result writers.
-        .target(
-            name: "Ventriq",
-            dependencies: [
-                "VentriqIO", "VentriqSignal", "VentriqModel", "VentriqEngine",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+        .target(name: "Ventriq", dependencies: ["VentriqIO", "VentriqSignal", "VentriqModel", "VentriqEngine"]),
         // The quantizer: calibration, int8 model building, sensitivity, accuracy report and gate.
         .target(
             name: "VentriqQuant",
