@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-training
 OUT := out
 
-.PHONY: setup system-deps build sets quantize demo bench-stream test test-swift test-kernels-aarch64 test-python typecheck bench bench-scaling cohort calibration figures examples experiment export clean
+.PHONY: setup system-deps build sets quantize demo bench-stream test test-swift test-kernels-aarch64 test-python typecheck bench bench-scaling bench-rss cohort calibration figures examples experiment export clean
 
 setup: $(STAMP)
 
@@ -85,6 +85,14 @@ bench: build sets
 # SCALING_ARGS=--quick for a smoke run.
 bench-scaling: build setup
 	$(PY) benchmarks/scaling.py --ventriq $(VENTRIQ) --quantize $(QUANTIZE) $(SCALING_ARGS)
+
+# Peak RSS of a process that embeds the library (examples/embed, `ventriq-embed`) against the
+# budget model file + arena + 8 MiB, built dynamically, with --static-swift-stdlib and as a fully
+# static executable (each in its own scratch path, .build-rss-*), on the bundled model and sample;
+# then `ventriq bench`'s figure for contrast -> out/bench/rss.json. The first run builds twice
+# from scratch (about 3 minutes on 2 cores). RSS_RUNS=N runs per figure (default 5).
+bench-rss: build
+	MODEL=$(MODEL) TRUSTED=$(TRUSTED) SAMPLE=$(SAMPLE) bash benchmarks/rss.sh
 
 test-python: setup
 	cd training && ../$(PY) -m pytest -q

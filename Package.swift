@@ -2,7 +2,8 @@
 // Ventriq: an edge inference runtime that reads a 12-lead ECG and estimates what a cardiac MRI
 // would have measured. Targets follow the data flow (docs/ARCHITECTURE.md):
 //   VentriqIO (readers) -> VentriqSignal (conditioning) -> VentriqEngine (arena, graph, kernels)
-//   -> Ventriq (scoring pipeline, results) -> ventriq (command line).
+//   -> Ventriq (scoring pipeline, results) -> ventriq (command line); ventriq-embed (examples/embed)
+//   is what a program embedding the library looks like.
 // VentriqModel holds the file format, the config and integrity; CVentriqKernels the C inner loops.
 import PackageDescription
 
@@ -12,6 +13,8 @@ let package = Package(
         .library(name: "Ventriq", targets: ["Ventriq"]),
         .executable(name: "ventriq", targets: ["VentriqCLI"]),
         .executable(name: "ventriq-quantize", targets: ["VentriqQuantizeTool"]),
+        // What an embedding program links: the `Ventriq` library and nothing else (examples/embed).
+        .executable(name: "ventriq-embed", targets: ["VentriqEmbed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,13 +50,7 @@ let package = Package(
         // The fixed-memory engine: op graph of the encoder, arena planner, interpreter.
         .target(name: "VentriqEngine", dependencies: ["CVentriqKernels", "VentriqModel"]),
         // The scoring pipeline (record -> windows -> estimates) and result writers.
-        .target(
-            name: "Ventriq",
-            dependencies: [
-                "VentriqIO", "VentriqSignal", "VentriqModel", "VentriqEngine",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+        .target(name: "Ventriq", dependencies: ["VentriqIO", "VentriqSignal", "VentriqModel", "VentriqEngine"]),
         // The quantizer: calibration, int8 model building, sensitivity, accuracy report and gate.
         .target(
             name: "VentriqQuant",
@@ -83,6 +80,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // A program that embeds the runtime as a daemon or a cart would: scores a recording or raw
+        // frames from stdin and reports its peak RSS against model + arena + 8 MiB (`make bench-rss`).
+        .executableTarget(name: "VentriqEmbed", dependencies: ["Ventriq"], path: "examples/embed"),
         .executableTarget(
             name: "VentriqCLI",
             dependencies: [

@@ -109,7 +109,7 @@ public final class Scorer {
             try interpreter.withOutputs { out in
                 for i in regressionSum.indices { regressionSum[i] += Double(out.regression[i]) }
                 // As the reference scorer: sigmoid in double of the float32 logits, then the mean.
-                for i in probabilitySum.indices { probabilitySum[i] += 1 / (1 + Foundation.exp(-Double(out.logits[i]))) }
+                for i in probabilitySum.indices { probabilitySum[i] += Self.probability(logit: out.logits[i]) }
                 try windowObserver?(k, out)
             }
         }
@@ -146,18 +146,45 @@ public final class Scorer {
         try interpreter.invoke()
     }
 
-    private func result(for recording: Recording, map: LeadMap, windows: Int, samples: Int, regression: [Double],
-                        probabilities: [Double], problems: [[LeadQuality.Status: Int]]) -> ScoreResult {
-        let c = config, a = c.architecture
-        let estimates = c.targets.map { t -> ScoreResult.Estimate in
+    /// A disease probability from its float32 logit: the sigmoid in double, as the reference
+    /// scorer computes it (`score` averages these over a recording's windows).
+    @inline(__always)
+    public static func probability(logit: Float) -> Double { 1 / (1 + Foundation.exp(-Double(logit))) }
+
+    /// The estimates, with the model's conformal intervals, of regression outputs in the head's
+    /// order (`config.targets[i].index`): one window's, or the mean of a recording's.
+    public func estimates(regression: [Double]) -> [ScoreResult.Estimate] {
+        let c = config
+        return c.targets.map { t -> ScoreResult.Estimate in
             let v = regression[t.index]
             let q80 = c.conformal[t.name]!["0.8"]!, q95 = c.conformal[t.name]!["0.95"]!
             return .init(name: t.name, unit: t.unit, value: v, interval80: [v - q80, v + q80], interval95: [v - q95, v + q95])
         }
-        let risks = c.diseases.enumerated().map { k, d -> ScoreResult.Risk in
+    }
+
+    /// The risks of disease probabilities in `config.diseases` order, flagged at the model's
+    /// thresholds: one window's, or the mean of a recording's.
+    public func risks(probabilities: [Double]) -> [ScoreResult.Risk] {
+        let c = config
+        return c.diseases.enumerated().map { k, d -> ScoreResult.Risk in
             let threshold = c.thresholds[d]!
             return .init(name: d, probability: probabilities[k], threshold: threshold, flagged: probabilities[k] >= threshold)
         }
+    }
+
+    /// One window's estimates and risks from its outputs (`interpreter.withOutputs`, or the
+    /// `windowObserver` of `score`): what `score` reports for a recording of just that window.
+    /// Allocates the small result arrays; the allocation-free path reads `outputs` directly.
+    public func windowResult(_ outputs: InterpreterOutputs) -> (estimates: [ScoreResult.Estimate], risks: [ScoreResult.Risk]) {
+        (estimates(regression: outputs.regression.map(Double.init)),
+         risks(probabilities: outputs.logits.map(Self.probability(logit:))))
+    }
+
+    private func result(for recording: Recording, map: LeadMap, windows: Int, samples: Int, regression: [Double],
+                        probabilities: [Double], problems: [[LeadQuality.Status: Int]]) -> ScoreResult {
+        let c = config, a = c.architecture
+        let estimates = estimates(regression: regression)
+        let risks = risks(probabilities: probabilities)
         let derived = Set(map.derivedLeads)
         let severity: [LeadQuality.Status] = [.flat, .saturated, .noisy]
         let quality = a.leads.enumerated().map { i, lead -> ScoreResult.LeadQualityReport in

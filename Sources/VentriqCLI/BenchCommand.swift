@@ -50,7 +50,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         // What the process holds before the model: the Swift runtime, Foundation and its ICU data.
-        let rssAtStart = Self.procStatusBytes("VmRSS:") ?? 0
+        let rssAtStart = ProcessMemory.residentBytes()
         let model = try modelOptions.load()
         guard kernels.isAvailable else {
             throw ValidationError("--kernels \(kernels.rawValue) is not available in this build or on this CPU")
@@ -179,18 +179,11 @@ struct BenchCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// A "Key:  N kB" line of /proc/self/status in bytes (Linux), nil elsewhere.
-    static func procStatusBytes(_ key: String) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }),
-              let kib = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return nil }
-        return kib * 1024
-    }
-
-    /// Peak resident memory of this process image: VmHWM from /proc/self/status (reset at exec;
-    /// getrusage's ru_maxrss survives exec and would report a large parent's peak).
+    /// Peak resident memory of this process image (`ProcessMemory.peakResidentBytes`: VmHWM, reset
+    /// at exec); getrusage's ru_maxrss where /proc is missing.
     private func peakRSS() -> Int {
-        if let bytes = Self.procStatusBytes("VmHWM:") { return bytes }
+        let bytes = ProcessMemory.peakResidentBytes()
+        if bytes > 0 { return bytes }
         var usage = rusage()
         getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
         return Int(usage.ru_maxrss) * 1024  // Linux reports kilobytes
