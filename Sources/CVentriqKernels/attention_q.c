@@ -5,7 +5,7 @@
  * reference table defines it.
  *
  * Why this shape: the float attention writes a [T, T] float score matrix per head (360 KB at 300
- * tokens) and runs at float speed (0.48 ms per layer of the compact model, 0.30 ms here). Here K and V are
+ * tokens) and runs at float speed (0.48 ms per layer of the compact model, 0.28 ms here). Here K and V are
  * quantized and packed once per head (a few KB, the int8 GEMM's weight layout), and the query
  * rows go through in blocks of VQ_ATTN_MB: scores, softmax and P.V of one block stay in L1/L2,
  * and nothing of size T x T is ever materialised.
