@@ -25,6 +25,15 @@ enum ZScore {
         return d * d
     }
 
+    /// `term` of `x[0 ..< 4]`, one per lane.
+    @inline(__always)
+    private static func terms(_ x: UnsafePointer<Double>, _ mean: Double?) -> SIMD4<Double> {
+        let v = SIMD4(x[0], x[1], x[2], x[3])
+        guard let mean else { return v }
+        let d = v - mean
+        return d * d
+    }
+
     private static func pairwise(_ x: UnsafePointer<Double>, count m: Int, squaredDeviationsFrom mean: Double?) -> Double {
         if m < 8 {
             var res = 0.0
@@ -36,16 +45,18 @@ enum ZScore {
             return res
         }
         if m <= 128 {
-            var r0 = term(x[0], mean), r1 = term(x[1], mean), r2 = term(x[2], mean), r3 = term(x[3], mean)
-            var r4 = term(x[4], mean), r5 = term(x[5], mean), r6 = term(x[6], mean), r7 = term(x[7], mean)
+            // numpy's eight running sums r0 ... r7 (r_j adds x[j], x[j + 8], ...), held in the
+            // lanes of two vectors (r0-r3, r4-r7) so that the additions run two or four at a
+            // time; each lane adds the same terms in the same order.
+            var lo = terms(x, mean), hi = terms(x + 4, mean)
             var i = 8
             let blocked = m - m % 8
             while i < blocked {
-                r0 += term(x[i], mean); r1 += term(x[i + 1], mean); r2 += term(x[i + 2], mean); r3 += term(x[i + 3], mean)
-                r4 += term(x[i + 4], mean); r5 += term(x[i + 5], mean); r6 += term(x[i + 6], mean); r7 += term(x[i + 7], mean)
+                lo += terms(x + i, mean)
+                hi += terms(x + i + 4, mean)
                 i += 8
             }
-            var res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+            var res = ((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]))
             while i < m {
                 res += term(x[i], mean)
                 i += 1
