@@ -2,8 +2,15 @@
 /// (`filtfilt`), Savitzky-Golay (`mode="interp"`), z-score, all in float64 in the operation order
 /// of scipy 1.17.1 / numpy 2.4 (see `training/ventriq_training/preprocess.py`), float32 out.
 ///
-/// Ownership: a final class that owns every buffer it uses (float64 scratch for one extended
-/// lead, the filtered window, the coefficients), allocated once in `init` and freed in `deinit`.
+/// Leads are filtered four at a time on a leads-interleaved buffer (`LeadGroupFilters.swift`):
+/// the IIR filters are latency-bound chains, and four independent ones overlap. Every lead gets
+/// exactly the one-lead scalar operations in their order, so the result has the same bits as
+/// filtering one lead at a time (`referenceRun`, which the tests compare against). A last group
+/// with fewer than four leads repeats its last lead in the spare lanes.
+///
+/// Ownership: a final class that owns every buffer it uses (float64 scratch for four extended
+/// leads interleaved and for one, the filtered window, the coefficients), allocated once in `init`
+/// and freed in `deinit`.
 /// The `condition` calls allocate nothing on the heap, so they can run per window on the hot path.
 /// An instance is not safe to use from two threads at once (the scratch is shared); make one per
 /// worker.
@@ -38,7 +45,10 @@ public final class WindowConditioner {
     private let savgolCoefficients: UnsafeMutablePointer<Double>
     private let savgolLeft: UnsafeMutablePointer<Double>
     private let savgolRight: UnsafeMutablePointer<Double>
-    /// One lead, odd-extended, for the high-pass and then (re-padded) the notch.
+    /// Four leads, interleaved (`lanes[k][j]` is sample k of the group's lead j), odd-extended,
+    /// for the high-pass and then (re-padded) the notch.
+    private let lanes: UnsafeMutablePointer<LeadLanes>
+    /// One lead, odd-extended, for the one-lead-at-a-time reference (`referenceRun`).
     private let extended: UnsafeMutablePointer<Double>
     private let extendedCapacity: Int
     /// The filtered window before the float32 cast (`leadCount * sampleCount`).
@@ -77,6 +87,8 @@ public final class WindowConditioner {
         savgolLeft = Self.copy(plan.savgolLeft)
         savgolRight = Self.copy(plan.savgolRight)
         extendedCapacity = sampleCount + 2 * max(plan.highpassPadlen, plan.notchPadlen)
+        lanes = .allocate(capacity: extendedCapacity)
+        lanes.initialize(repeating: .zero, count: extendedCapacity)
         extended = .allocate(capacity: extendedCapacity)
         extended.initialize(repeating: 0, count: extendedCapacity)
         filtered = .allocate(capacity: leadCount * sampleCount)
@@ -97,6 +109,7 @@ public final class WindowConditioner {
         for p in [sosCoefficients, sosZi, sosState, savgolCoefficients, savgolLeft, savgolRight, extended, filtered] {
             p.deallocate()
         }
+        lanes.deallocate()
     }
 
     private static func copy(_ values: [Double]) -> UnsafeMutablePointer<Double> {
@@ -146,6 +159,15 @@ public final class WindowConditioner {
         run(x, into: output.baseAddress!, zscore: false)
     }
 
+    /// `conditionFloat64` (`zscore`) or `filterFloat64` computed one lead at a time by the scalar
+    /// filters: the reference the tests hold the grouped path to, bit for bit. Internal.
+    func referenceFloat64(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Double>, zscore: Bool) throws(SignalError) {
+        try check(inputCount: input.count, outputCount: output.count, output: "output")
+        let x = input.baseAddress!
+        try checkFinite(x)
+        referenceRun(x, into: output.baseAddress!, zscore: zscore)
+    }
+
     /// Convenience for callers off the hot path: conditions `input` (lead-major) into a new array.
     /// Allocates the result.
     public func condition(_ input: [Float]) throws(SignalError) -> [Float] {
@@ -171,30 +193,61 @@ public final class WindowConditioner {
     }
 
     /// The first non-finite value in lead-major order, as the trainer reports it.
+    ///
+    /// Tests blocks of 256 values without a branch per value (a loop the compiler vectorizes:
+    /// a float is not finite exactly when its exponent bits are all ones), and scans a block
+    /// that has one for the first.
     @inline(__always)
     private func checkFinite(_ x: UnsafePointer<Float>) throws(SignalError) {
-        var i = 0
-        while i < valueCount {
-            if !x[i].isFinite {
+        let exponent: UInt32 = 0x7F80_0000
+        var start = 0
+        while start < valueCount {
+            let end = min(start + 256, valueCount)
+            var found: UInt32 = 0
+            var i = start
+            while i < end {
+                found |= x[i].bitPattern & exponent == exponent ? 1 : 0
+                i += 1
+            }
+            if found != 0 {
+                i = start
+                while x[i].isFinite { i += 1 }
                 throw .nonFiniteSample(lead: i / sampleCount, sample: i % sampleCount, value: x[i])
             }
-            i += 1
+            start = end
         }
     }
 
-    /// Runs the chain on every lead of `x` into `y` (float64, `valueCount` values).
+    /// Runs the chain on every lead of `x` into `y` (float64, `valueCount` values), four leads at
+    /// a time.
     private func run(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Double>, zscore: Bool) {
+        var first = 0
+        while first < leadCount {
+            filterGroup(x, into: y, first: first)
+            first += LeadLanes.scalarCount
+        }
+        if zscore { standardize(y) }
+    }
+
+    /// `run` one lead at a time with the scalar filters: the computation the grouped path must
+    /// reproduce bit for bit (internal, for the tests). The caller checks the buffers.
+    func referenceRun(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Double>, zscore: Bool) {
         let n = sampleCount
         var lead = 0
         while lead < leadCount {
             filterLead(x + lead * n, into: y + lead * n)
             lead += 1
         }
-        guard zscore else { return }
+        if zscore { standardize(y) }
+    }
+
+    /// Step 4 on the filtered window `y`.
+    private func standardize(_ y: UnsafeMutablePointer<Double>) {
+        let n = sampleCount
         if perRecording {
             ZScore.standardizeInPlace(y, count: valueCount, eps: eps)
         } else {
-            lead = 0
+            var lead = 0
             while lead < leadCount {
                 ZScore.standardizeInPlace(y + lead * n, count: n, eps: eps)
                 lead += 1
@@ -202,7 +255,41 @@ public final class WindowConditioner {
         }
     }
 
-    /// Steps 1-3 on one lead.
+    /// Steps 1-3 on leads `first ..< first + 4` (those below `leadCount`), one per lane; the
+    /// same operations as `filterLead` on each.
+    private func filterGroup(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Double>, first: Int) {
+        let n = sampleCount
+        // Lane j carries lead min(first + j, last): spare lanes of a short last group repeat the
+        // last lead, compute its values again and store the same bits to the same row.
+        let last = leadCount - 1
+        let l0 = min(first, last), l1 = min(first + 1, last), l2 = min(first + 2, last), l3 = min(first + 3, last)
+        let x0 = x + l0 * n, x1 = x + l1 * n, x2 = x + l2 * n, x3 = x + l3 * n
+        // 1. High-pass.
+        var pad = highpassPad
+        var signal = lanes + pad
+        var i = 0
+        while i < n {
+            signal[i] = LeadLanes(Double(x0[i]), Double(x1[i]), Double(x2[i]), Double(x3[i]))
+            i += 1
+        }
+        oddExtendInPlace(lanes, count: n, pad: pad)
+        highpass.filtfiltInPlace(lanes, length: n + 2 * pad)
+        // 2. Notch.
+        if let notch {
+            let notchSignal = lanes + notchPad
+            if notchPad != pad {
+                notchSignal.update(from: signal, count: n)
+            }
+            pad = notchPad
+            signal = notchSignal
+            oddExtendInPlace(lanes, count: n, pad: pad)
+            notch.filtfiltInPlace(lanes, length: n + 2 * pad)
+        }
+        // 3. Savitzky-Golay into the output rows.
+        savgol.apply(signal, count: n, into: LaneRows(r0: y + l0 * n, r1: y + l1 * n, r2: y + l2 * n, r3: y + l3 * n))
+    }
+
+    /// Steps 1-3 on one lead (the reference).
     private func filterLead(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Double>) {
         let n = sampleCount
         // 1. High-pass: odd extension by padlen, sosfiltfilt in place.

@@ -85,4 +85,45 @@ import VentriqTestSupport
         #expect(edgeError <= 1e-13 * scale, "edge error \(edgeError) at scale \(scale)")
         #expect((7 ..< 53).allSatisfy { y[$0].bitPattern == expected[$0].bitPattern })
     }
+
+    /// The four-lane `apply` (leads interleaved) gives each lane the bits of the scalar `apply` on
+    /// that lane's lead, for the three evaluation orders, edges included, with an even and an odd
+    /// number of interior outputs (the symmetric loop takes two at a time).
+    @Test(arguments: [50, 51])
+    func lanesMatchScalarBitForBit(_ n: Int) {
+        var rng = TestRandom(seed: 33)
+        let w = 9, h = w / 2
+        let half = (0 ..< h).map { _ in rng.gaussian() }
+        let kernels: [(SavitzkyGolay.Symmetry, [Double])] = [
+            (.symmetric, half.reversed() + [rng.gaussian()] + half),
+            (.antisymmetric, half.reversed().map { -$0 } + [0] + half),
+            (.general, (0 ..< w).map { _ in rng.gaussian() }),
+        ]
+        let left = (0 ..< h * w).map { _ in rng.gaussian() }, right = (0 ..< h * w).map { _ in rng.gaussian() }
+        let rows = (0 ..< 4).map { _ in (0 ..< n).map { _ in rng.gaussian() * 3 + 1 } }
+        let interleaved = (0 ..< n).map { k in LeadLanes(rows[0][k], rows[1][k], rows[2][k], rows[3][k]) }
+        for (kind, c) in kernels {
+            c.withUnsafeBufferPointer { cp in
+                left.withUnsafeBufferPointer { l in
+                    right.withUnsafeBufferPointer { r in
+                        let filter = SavitzkyGolay(window: w, coefficients: cp.baseAddress!, left: l.baseAddress!, right: r.baseAddress!)
+                        #expect(filter.symmetry == kind)
+                        var expected = [Double](repeating: .nan, count: 4 * n), got = expected
+                        for j in 0 ..< 4 {
+                            rows[j].withUnsafeBufferPointer { xp in
+                                expected.withUnsafeMutableBufferPointer { filter.apply(xp.baseAddress!, count: n, into: $0.baseAddress! + j * n) }
+                            }
+                        }
+                        interleaved.withUnsafeBufferPointer { xp in
+                            got.withUnsafeMutableBufferPointer { y in
+                                let p = y.baseAddress!
+                                filter.apply(xp.baseAddress!, count: n, into: LaneRows(r0: p, r1: p + n, r2: p + 2 * n, r3: p + 3 * n))
+                            }
+                        }
+                        #expect(zip(got, expected).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(kind), n = \(n)")
+                    }
+                }
+            }
+        }
+    }
 }
