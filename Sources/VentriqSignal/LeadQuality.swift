@@ -110,6 +110,15 @@ public struct LeadQuality: Sendable, Equatable {
                 d2Count += 1
             }
         }
+        return measured(count: n, finite: finite, lo: lo, hi: hi, squares: squares, pinned: pinned,
+                        d2Squares: d2Squares, d2Count: d2Count, thresholds: thresholds)
+    }
+
+    /// The measures and status from `assess`'s sums over one lead (shared with the four-lead
+    /// path, so both finish the same way).
+    @inline(__always)
+    static func measured(count n: Int, finite: Int, lo: Float, hi: Float, squares: Double, pinned: Int,
+                         d2Squares: Double, d2Count: Int, thresholds: Thresholds) -> LeadQuality {
         let std = (squares / Double(finite)).squareRoot()
         let rmsD2 = d2Count > 0 ? (d2Squares / Double(d2Count)).squareRoot() : 0
         let quality = LeadQuality(
@@ -122,6 +131,70 @@ public struct LeadQuality: Sendable, Equatable {
         var result = quality
         result.status = quality.classify(thresholds)
         return result
+    }
+
+    /// `assess` on four leads at once, one per SIMD lane (`rows`, `n` samples each), when all
+    /// their samples are finite; returns nil, having written nothing, when one is not (the caller
+    /// then runs `assess` lead by lead).
+    ///
+    /// Why: `assess`'s sums are sequential chains of float64 additions, one lead at a time bound
+    /// by the adder's latency; four leads' chains in the lanes of one vector cost about as much as
+    /// one. Each lane performs `assess`'s operations in its order (min and max as `Swift.min`
+    /// and `Swift.max` evaluate them, the sums sample by sample), so the results are identical;
+    /// with every sample finite, `assess`'s `isFinite` filters keep everything.
+    static func assessFinite(
+        _ rows: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+        count n: Int, thresholds: Thresholds
+    ) -> (LeadQuality, LeadQuality, LeadQuality, LeadQuality)? {
+        typealias F4 = SIMD4<Float>
+        typealias D4 = SIMD4<Double>
+        // (No nested functions here: capturing the running sums would box them on the heap in
+        // unoptimised builds, and this path must not allocate.)
+        let (r0, r1, r2, r3) = rows
+        // Extremes, sum and the second differences' squares (centred on the sample before the
+        // previous one, so in `assess`'s order). The float64 sum of finite float32 samples
+        // cannot overflow, so it is finite exactly when every sample is: the test for the
+        // fallback, after the pass.
+        var lo = F4(repeating: .infinity), hi = F4(repeating: -.infinity)
+        var sum = D4.zero, d2Squares = D4.zero
+        var before = D4.zero, center = D4.zero  // samples k - 2 and k - 1
+        var k = 0
+        while k < n {
+            let v = F4(r0[k], r1[k], r2[k], r3[k])
+            lo.replace(with: v, where: v .< lo)  // min(lo, v): v < lo ? v : lo
+            hi.replace(with: v, where: v .>= hi)  // max(hi, v): v >= hi ? v : hi
+            let x = D4(v)
+            sum += x
+            if k >= 2 {
+                let d2 = (x - 2 * center) + before
+                d2Squares += d2 * d2
+            }
+            before = center
+            center = x
+            k += 1
+        }
+        guard sum[0].isFinite, sum[1].isFinite, sum[2].isFinite, sum[3].isFinite else { return nil }
+        let mean = sum / D4(repeating: Double(n))
+        var squares = D4.zero
+        var pinned = SIMD4<Int32>.zero
+        k = 0
+        while k < n {
+            let v = F4(r0[k], r1[k], r2[k], r3[k])
+            let d = D4(v) - mean
+            squares += d * d
+            pinned.replace(with: pinned &+ 1, where: (v .== lo) .| (v .== hi))
+            k += 1
+        }
+        let d2Count = max(n - 2, 0)
+        return (
+            measured(count: n, finite: n, lo: lo[0], hi: hi[0], squares: squares[0], pinned: Int(pinned[0]),
+                     d2Squares: d2Squares[0], d2Count: d2Count, thresholds: thresholds),
+            measured(count: n, finite: n, lo: lo[1], hi: hi[1], squares: squares[1], pinned: Int(pinned[1]),
+                     d2Squares: d2Squares[1], d2Count: d2Count, thresholds: thresholds),
+            measured(count: n, finite: n, lo: lo[2], hi: hi[2], squares: squares[2], pinned: Int(pinned[2]),
+                     d2Squares: d2Squares[2], d2Count: d2Count, thresholds: thresholds),
+            measured(count: n, finite: n, lo: lo[3], hi: hi[3], squares: squares[3], pinned: Int(pinned[3]),
+                     d2Squares: d2Squares[3], d2Count: d2Count, thresholds: thresholds))
     }
 
     /// The status these measures get under `thresholds`.
@@ -145,8 +218,25 @@ public struct LeadQuality: Sendable, Equatable {
             throw .bufferSizeMismatch(buffer: "lead quality", expected: leadCount, actual: results.count)
         }
         let n = window.count / leadCount
-        for lead in 0 ..< leadCount {
-            results[lead] = assess(UnsafeBufferPointer(rebasing: window[lead * n ..< (lead + 1) * n]), thresholds: thresholds)
+        let x = window.baseAddress!
+        // Four leads at a time (`assessFinite`); a short last group repeats its last lead in the
+        // spare lanes. A group with a non-finite sample, or too long for the 32-bit pinned
+        // counts, goes lead by lead.
+        var first = 0
+        while first < leadCount {
+            let last = leadCount - 1
+            let l0 = min(first, last), l1 = min(first + 1, last), l2 = min(first + 2, last), l3 = min(first + 3, last)
+            if n < Int(Int32.max), let q = assessFinite((x + l0 * n, x + l1 * n, x + l2 * n, x + l3 * n), count: n, thresholds: thresholds) {
+                results[l0] = q.0
+                results[l1] = q.1
+                results[l2] = q.2
+                results[l3] = q.3
+            } else {
+                for lead in first ..< min(first + 4, leadCount) {
+                    results[lead] = assess(UnsafeBufferPointer(rebasing: window[lead * n ..< (lead + 1) * n]), thresholds: thresholds)
+                }
+            }
+            first += 4
         }
     }
 
