@@ -9,8 +9,8 @@
 /// with fewer than four leads repeats its last lead in the spare lanes.
 ///
 /// Ownership: a final class that owns every buffer it uses (float64 scratch for four extended
-/// leads interleaved and for one, the filtered window, the coefficients), allocated once in `init`
-/// and freed in `deinit`.
+/// leads interleaved, the filtered window, the coefficients), allocated once in `init` and freed
+/// in `deinit`.
 /// The `condition` calls allocate nothing on the heap, so they can run per window on the hot path.
 /// An instance is not safe to use from two threads at once (the scratch is shared); make one per
 /// worker.
@@ -48,8 +48,6 @@ public final class WindowConditioner {
     /// Four leads, interleaved (`lanes[k][j]` is sample k of the group's lead j), odd-extended,
     /// for the high-pass and then (re-padded) the notch.
     private let lanes: UnsafeMutablePointer<LeadLanes>
-    /// One lead, odd-extended, for the one-lead-at-a-time reference (`referenceRun`).
-    private let extended: UnsafeMutablePointer<Double>
     private let extendedCapacity: Int
     /// The filtered window before the float32 cast (`leadCount * sampleCount`).
     private let filtered: UnsafeMutablePointer<Double>
@@ -89,8 +87,6 @@ public final class WindowConditioner {
         extendedCapacity = sampleCount + 2 * max(plan.highpassPadlen, plan.notchPadlen)
         lanes = .allocate(capacity: extendedCapacity)
         lanes.initialize(repeating: .zero, count: extendedCapacity)
-        extended = .allocate(capacity: extendedCapacity)
-        extended.initialize(repeating: 0, count: extendedCapacity)
         filtered = .allocate(capacity: leadCount * sampleCount)
         filtered.initialize(repeating: 0, count: leadCount * sampleCount)
 
@@ -106,7 +102,7 @@ public final class WindowConditioner {
     }
 
     deinit {
-        for p in [sosCoefficients, sosZi, sosState, savgolCoefficients, savgolLeft, savgolRight, extended, filtered] {
+        for p in [sosCoefficients, sosZi, sosState, savgolCoefficients, savgolLeft, savgolRight, filtered] {
             p.deallocate()
         }
         lanes.deallocate()
@@ -233,10 +229,13 @@ public final class WindowConditioner {
     /// reproduce bit for bit (internal, for the tests). The caller checks the buffers.
     func referenceRun(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Double>, zscore: Bool) {
         let n = sampleCount
-        var lead = 0
-        while lead < leadCount {
-            filterLead(x + lead * n, into: y + lead * n)
-            lead += 1
+        // One lead's odd-extended scratch: the group scratch, a quarter of it seen as `Double`s.
+        lanes.withMemoryRebound(to: Double.self, capacity: extendedCapacity) { extended in
+            var lead = 0
+            while lead < leadCount {
+                filterLead(x + lead * n, into: y + lead * n, scratch: extended)
+                lead += 1
+            }
         }
         if zscore { standardize(y) }
     }
@@ -289,8 +288,8 @@ public final class WindowConditioner {
         savgol.apply(signal, count: n, into: LaneRows(r0: y + l0 * n, r1: y + l1 * n, r2: y + l2 * n, r3: y + l3 * n))
     }
 
-    /// Steps 1-3 on one lead (the reference).
-    private func filterLead(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Double>) {
+    /// Steps 1-3 on one lead (the reference), `extended` holding `extendedCapacity` values.
+    private func filterLead(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Double>, scratch extended: UnsafeMutablePointer<Double>) {
         let n = sampleCount
         // 1. High-pass: odd extension by padlen, sosfiltfilt in place.
         var pad = highpassPad
