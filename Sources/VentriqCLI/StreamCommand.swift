@@ -108,7 +108,7 @@ struct StreamCommand: ParsableCommand {
             let allocations = counted > 0 ? vq_allocation_counter_allocations() : 0
             diagnose("ventriq stream: \(allocations) heap allocations on the scoring thread over \(counted) windows after start-up "
                      + "(\(counted > 0 ? String(format: "%.3f", Double(allocations) / Double(counted)) : "-") per window); "
-                     + "\(summary.windowsScored) scored, RSS \(summary.rssStartBytes / 1024) KiB -> \(summary.rssEndBytes / 1024) KiB")
+                     + "\(summary.windowsScored) scored, RSS \(summary.rssStartBytes.map { "\($0 / 1024) KiB" } ?? "- (under 10 windows)") -> \(summary.rssEndBytes / 1024) KiB")
         }
     }
 

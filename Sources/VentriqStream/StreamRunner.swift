@@ -46,8 +46,9 @@ public struct StreamSummary: Sendable, Equatable {
     public var latencyMaxMilliseconds = 0.0
     public var latencyBudgetMilliseconds = 0.0
     public var windowsOverBudget = 0
-    /// Resident memory after the first 10 windows (start-up done) and when the stream ended.
-    public var rssStartBytes = 0
+    /// Resident memory after the first 10 scored windows (start-up done; nil for a shorter
+    /// stream, written as null) and when the stream ended.
+    public var rssStartBytes: Int?
     public var rssEndBytes = 0
     public var windowsTotal: Int { windowsScored + dropped.values.reduce(0, +) }
 }
@@ -421,7 +422,7 @@ public final class StreamRunner: @unchecked Sendable {
         line.append(",\"over_budget\":")
         line.append(s.windowsOverBudget)
         line.append("},\"rss_bytes\":{\"after_start\":")
-        line.append(s.rssStartBytes)
+        if let bytes = s.rssStartBytes { line.append(bytes) } else { line.append("null") }
         line.append(",\"end\":")
         line.append(s.rssEndBytes)
         line.append("}}}")

@@ -18,6 +18,20 @@ struct StreamCommandTests {
         #expect(lines[0]["status"] as? String == "scored")
         let summary = lines[2]["summary"] as! [String: Any]
         #expect(summary["windows"] as? Int == 2 && summary["scored"] as? Int == 2)
+        // Resident memory after start-up is taken after 10 scored windows: null before that,
+        // never a misleading 0.
+        let rss = try #require(summary["rss_bytes"] as? [String: Any])
+        #expect(rss["after_start"] is NSNull, "\(rss)")
+        #expect((rss["end"] as? Int ?? 0) > 1 << 20)
+
+        let long = try CommandLineTests.ventriq(
+            ["stream"] + Self.replay + ["--source", "replay:\(CommandLineTests.sample)@max", "--repeat", "6"] + Self.trust)
+        #expect(long.status == 0, "\(long.stderr)")
+        let last = try JSONSerialization.jsonObject(with: Data(long.stdout.split(separator: "\n").last!.utf8)) as! [String: Any]
+        let longSummary = try #require(last["summary"] as? [String: Any])
+        #expect(longSummary["scored"] as? Int == 12)
+        let longRSS = try #require(longSummary["rss_bytes"] as? [String: Any])
+        #expect((longRSS["after_start"] as? Int ?? 0) > 1 << 20, "\(longRSS)")
     }
 
     @Test("SIGINT ends a real-time stream with the summary line after flushing, exit 0")
