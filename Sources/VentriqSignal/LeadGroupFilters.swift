@@ -23,6 +23,15 @@
 /// Four leads' float64 samples, one per lane.
 typealias LeadLanes = SIMD4<Double>
 
+/// The leads in the four lanes of the group that starts at lead `first` of `count`: a short last
+/// group repeats lead `count - 1` in its spare lanes, which compute its values again and store
+/// the same bits to the same place.
+@inline(__always)
+func leadGroup(first: Int, count: Int) -> (Int, Int, Int, Int) {
+    let last = count - 1
+    return (min(first, last), min(first + 1, last), min(first + 2, last), min(first + 3, last))
+}
+
 /// `oddExtendInPlace` on every lane.
 @inline(__always)
 func oddExtendInPlace(_ ext: UnsafeMutablePointer<LeadLanes>, count n: Int, pad: Int) {

@@ -224,8 +224,7 @@ public struct LeadQuality: Sendable, Equatable {
         // counts, goes lead by lead.
         var first = 0
         while first < leadCount {
-            let last = leadCount - 1
-            let l0 = min(first, last), l1 = min(first + 1, last), l2 = min(first + 2, last), l3 = min(first + 3, last)
+            let (l0, l1, l2, l3) = leadGroup(first: first, count: leadCount)
             if n < Int(Int32.max), let q = assessFinite((x + l0 * n, x + l1 * n, x + l2 * n, x + l3 * n), count: n, thresholds: thresholds) {
                 results[l0] = q.0
                 results[l1] = q.1

@@ -258,10 +258,7 @@ public final class WindowConditioner {
     /// same operations as `filterLead` on each.
     private func filterGroup(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Double>, first: Int) {
         let n = sampleCount
-        // Lane j carries lead min(first + j, last): spare lanes of a short last group repeat the
-        // last lead, compute its values again and store the same bits to the same row.
-        let last = leadCount - 1
-        let l0 = min(first, last), l1 = min(first + 1, last), l2 = min(first + 2, last), l3 = min(first + 3, last)
+        let (l0, l1, l2, l3) = leadGroup(first: first, count: leadCount)
         let x0 = x + l0 * n, x1 = x + l1 * n, x2 = x + l2 * n, x3 = x + l3 * n
         // 1. High-pass.
         var pad = highpassPad

@@ -30,6 +30,13 @@ enum QuantTestSets {
 struct QuantizerTests {
     static let float = try! Model(contentsOf: TestEnvironment.defaultModel)
 
+    /// A builder over the float model with minmax scales from the test calibration set, and that set.
+    static func minmaxBuilder() throws -> (Int8ModelBuilder, CalibrationSet) {
+        let calibration = try CalibrationSet.load(try QuantTestSets.get().calibration, model: float)
+        let stats = try ActivationCalibrator.collect(Interpreter.prepared(model: float), windows: calibration.windows)
+        return (Int8ModelBuilder(source: float, statistics: stats, method: .minmax), calibration)
+    }
+
     @Test("end to end: calibrate, report, sign, write; the signed int8 model loads, verifies and tracks the float model")
     func roundTrip() throws {
         let sets = try QuantTestSets.get()
@@ -163,10 +170,7 @@ struct QuantizerTests {
         #expect(Int8ModelBuilder.layers(Self.float.config) == Int8ModelBuilder.linears(Self.float.config).flatMap {
             $0.hasSuffix(".attn.qkv") ? [$0, $0.replacingOccurrences(of: ".qkv", with: ".core")] : [$0]
         })
-        let sets = try QuantTestSets.get()
-        let calibration = try CalibrationSet.load(sets.calibration, model: Self.float)
-        let stats = try ActivationCalibrator.collect(Interpreter.prepared(model: Self.float), windows: calibration.windows)
-        let builder = Int8ModelBuilder(source: Self.float, statistics: stats, method: .minmax)
+        let (builder, calibration) = try Self.minmaxBuilder()
         let dir = try TestEnvironment.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // Block 1's core in float, the others in int8.
@@ -206,7 +210,7 @@ struct QuantizerTests {
         options.keepFloat = ["blocks.7.attn.core"]
         #expect(throws: QuantizeError.self) {
             _ = try Quantizer.run(source: Self.float, calibration: calibration,
-                                  heldout: HeldoutSet.load(sets.heldout, model: Self.float), options: options)
+                                  heldout: HeldoutSet.load(QuantTestSets.get().heldout, model: Self.float), options: options)
         }
     }
 
@@ -227,10 +231,7 @@ struct QuantizerTests {
 
     @Test("an int8 model with a zero, negative or NaN scale is refused by the engine")
     func badScales() throws {
-        let sets = try QuantTestSets.get()
-        let calibration = try CalibrationSet.load(sets.calibration, model: Self.float)
-        let stats = try ActivationCalibrator.collect(Interpreter.prepared(model: Self.float), windows: calibration.windows)
-        let builder = Int8ModelBuilder(source: Self.float, statistics: stats, method: .minmax)
+        let (builder, calibration) = try Self.minmaxBuilder()
         let dir = try TestEnvironment.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for (tensor, value) in [("blocks.0.attn.qkv.input_scale", Float(0)), ("blocks.1.attn.proj.output_scale", -1),

@@ -18,11 +18,16 @@ struct CommandLineTests {
         return exe.deletingLastPathComponent().appendingPathComponent("ventriq")
     }
 
-    static func ventriq(_ arguments: [String]) throws -> Run {
+    static func ventriq(_ arguments: [String]) throws -> Run { try run(executable, arguments) }
+
+    /// Runs a built product in the repository root and collects its output; standard input is
+    /// `stdin` when given, else nothing.
+    static func run(_ executable: URL, _ arguments: [String], stdin: FileHandle? = nil) throws -> Run {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = TestEnvironment.repositoryRoot
+        if let stdin { process.standardInput = stdin }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -18,23 +18,15 @@ struct EmbedExampleTests {
     /// repository root, with `stdin` (a file: absolute, or relative to the root) as its standard
     /// input when given.
     static func embed(_ arguments: [String], stdin: String? = nil) throws -> CommandLineTests.Run {
-        let process = Process()
-        process.executableURL = CommandLineTests.executable.deletingLastPathComponent().appendingPathComponent("ventriq-embed")
-        process.arguments = arguments
-        process.currentDirectoryURL = TestEnvironment.repositoryRoot
+        let input: FileHandle
         if let stdin {
             let url = stdin.hasPrefix("/") ? URL(fileURLWithPath: stdin) : TestEnvironment.repositoryRoot.appendingPathComponent(stdin)
-            process.standardInput = try FileHandle(forReadingFrom: url)
+            input = try FileHandle(forReadingFrom: url)
         } else {
-            process.standardInput = FileHandle.nullDevice
+            input = FileHandle.nullDevice
         }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return .init(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let executable = CommandLineTests.executable.deletingLastPathComponent().appendingPathComponent("ventriq-embed")
+        return try CommandLineTests.run(executable, arguments, stdin: input)
     }
 
     static func objects(_ text: String) throws -> [[String: Any]] {
